@@ -1,0 +1,39 @@
+# The front door. `make check` and `make demo` do all the set-up on a fresh
+# Debian 12 machine (as root): install what is missing, configure, build, run.
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build check check-sanitize demo clean format
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DPATHFLOW_WERROR=ON $(CMAKE_FLAGS)
+
+configure: $(BUILD)/CMakeCache.txt
+
+build: deps configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+check: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+check-sanitize: deps
+	cmake -S . -B $(BUILD_ASAN) -DPATHFLOW_WERROR=ON -DPATHFLOW_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	./$(BUILD)/pathflow demo --out runs/demo
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

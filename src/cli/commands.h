@@ -1,0 +1,14 @@
+/* Subcommands of the pathflow tool; each returns the process exit code. */
+#ifndef PF_CLI_COMMANDS_H
+#define PF_CLI_COMMANDS_H
+
+#include <pathflow/pathflow.h>
+
+/* Exit code for a library status: 0 ok, 2 usage/config, 3 I/O, 4 numeric/solver, 1 other. */
+int pf_cli_exit_code(pf_status status);
+/* Prints "pathflow: <message>" for a failed status and returns its exit code. */
+int pf_cli_report(pf_status status);
+
+int pf_cli_demo(int argc, char **argv);
+
+#endif

@@ -1,0 +1,37 @@
+/* The pathflow command-line tool: `pathflow <command> [options]`.
+ * Maps library statuses to exit codes and prints pf_last_error() messages. */
+#include <stdio.h>
+#include <string.h>
+
+#include <pathflow/pathflow.h>
+
+#include "cli/commands.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: pathflow <command> [options]\n"
+                 "commands:\n"
+                 "  demo [--out DIR] [--seed N]   exact samples of the 2-D Gaussian mixture,\n"
+                 "                                written as .npy, with moments against exact ones\n"
+                 "  --version                     print the library version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("pathflow %s\n", pf_version());
+        return 0;
+    }
+    if (strcmp(argv[1], "demo") == 0)
+        return pf_cli_demo(argc - 1, argv + 1);
+    fprintf(stderr, "pathflow: unknown command '%s' (try pathflow --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,61 @@
+/* Status codes, their texts, and the thread-local message of the last failure. */
+#include "core/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PF_MESSAGE_SIZE 1024
+
+static _Thread_local char last_message[PF_MESSAGE_SIZE];
+
+const char *pf_version(void)
+{
+#define PF_STR2(x) #x
+#define PF_STR(x) PF_STR2(x)
+    return PF_STR(PATHFLOW_VERSION_MAJOR) "." PF_STR(PATHFLOW_VERSION_MINOR) "." PF_STR(
+        PATHFLOW_VERSION_PATCH);
+}
+
+const char *pf_strerror(pf_status status)
+{
+    switch (status) {
+    case PF_OK: return "success";
+    case PF_ERR_ARG: return "invalid argument";
+    case PF_ERR_NOMEM: return "out of memory";
+    case PF_ERR_IO: return "input/output error";
+    case PF_ERR_FORMAT: return "malformed file";
+    case PF_ERR_CONFIG: return "invalid configuration";
+    case PF_ERR_NUMERIC: return "numerical failure";
+    case PF_ERR_SOLVER: return "ODE solver failure";
+    case PF_ERR_CALLBACK: return "user callback failed";
+    case PF_ERR_UNSUPPORTED: return "operation not supported";
+    }
+    return "unknown status";
+}
+
+const char *pf_last_error(void) { return last_message; }
+
+void pf_clear_error(void) { last_message[0] = '\0'; }
+
+pf_status pf_fail(pf_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+pf_status pf_fail_context(pf_status status, const char *fmt, ...)
+{
+    char previous[PF_MESSAGE_SIZE];
+    memcpy(previous, last_message, sizeof previous);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof last_message && previous[0] != '\0')
+        snprintf(last_message + n, sizeof last_message - (size_t)n, ": %s", previous);
+    return status;
+}

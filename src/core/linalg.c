@@ -1,0 +1,94 @@
+/* Row-major CBLAS/LAPACKE wrappers. */
+#include "core/linalg.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include "core/error.h"
+
+void pf_gemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const double *A,
+             int lda, const double *B, int ldb, double beta, double *C, int ldc)
+{
+    if (M == 0 || N == 0)
+        return;
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc);
+}
+
+void pf_gemv(int trans_a, int M, int N, double alpha, const double *A, int lda,
+             const double *x, double beta, double *y)
+{
+    cblas_dgemv(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, M, N, alpha, A, lda, x, 1,
+                beta, y, 1);
+}
+
+double pf_dot(int n, const double *x, const double *y) { return cblas_ddot(n, x, 1, y, 1); }
+
+void pf_axpy(int n, double alpha, const double *x, double *y)
+{
+    cblas_daxpy(n, alpha, x, 1, y, 1);
+}
+
+pf_status pf_cholesky(int n, double *A, const char *what)
+{
+    lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, A, n);
+    if (info > 0)
+        return pf_fail(PF_ERR_NUMERIC,
+                       "%s: not positive definite (Cholesky fails at leading minor %d)", what,
+                       (int)info);
+    if (info < 0)
+        return pf_fail(PF_ERR_ARG, "%s: dpotrf argument %d invalid", what, (int)-info);
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            A[i * n + j] = 0.0;
+    return PF_OK;
+}
+
+void pf_trsm_right_lower_t(int M, int n, const double *L, double *B)
+{
+    if (M == 0)
+        return;
+    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, M, n, 1.0, L,
+                n, B, n);
+}
+
+void pf_trsm_right_lower(int M, int n, const double *L, double *B)
+{
+    if (M == 0)
+        return;
+    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, M, n, 1.0, L,
+                n, B, n);
+}
+
+pf_status pf_logdet_lu(int n, double *A, double *logabsdet, int *sign)
+{
+    lapack_int *pivots = malloc((size_t)(n > 0 ? n : 1) * sizeof *pivots);
+    if (!pivots)
+        return pf_fail(PF_ERR_NOMEM, "logdet: cannot allocate %d pivots", n);
+    lapack_int info = LAPACKE_dgetrf(LAPACK_ROW_MAJOR, n, n, A, n, pivots);
+    if (info != 0) {
+        free(pivots);
+        return pf_fail(info > 0 ? PF_ERR_NUMERIC : PF_ERR_ARG,
+                       "logdet: LU factorisation failed (dgetrf info %d)", (int)info);
+    }
+    double sum = 0;
+    int s = 1;
+    for (int i = 0; i < n; i++) {
+        double u = A[i * n + i];
+        sum += log(fabs(u));
+        if (u < 0)
+            s = -s;
+        if (pivots[i] != i + 1)
+            s = -s;
+    }
+    free(pivots);
+    *logabsdet = sum;
+    *sign = s;
+    return PF_OK;
+}
+
+int pf_blas_threads(void) { return openblas_get_num_threads(); }

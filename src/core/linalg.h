@@ -1,0 +1,39 @@
+/* Internal: thin wrappers over CBLAS/LAPACKE, row-major throughout. */
+#ifndef PF_CORE_LINALG_H
+#define PF_CORE_LINALG_H
+
+#include <stddef.h>
+#include <pathflow/pathflow.h>
+
+/* C = alpha·op(A)·op(B) + beta·C, row-major; op(A) is M×K, op(B) is K×N, C is M×N.
+ * trans_a/trans_b: 0 = as stored, 1 = transposed. lda/ldb/ldc are row strides. */
+void pf_gemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const double *A,
+             int lda, const double *B, int ldb, double beta, double *C, int ldc);
+
+/* y = alpha·op(A)·x + beta·y, A is M×N row-major. */
+void pf_gemv(int trans_a, int M, int N, double alpha, const double *A, int lda,
+             const double *x, double beta, double *y);
+
+double pf_dot(int n, const double *x, const double *y);
+void pf_axpy(int n, double alpha, const double *x, double *y);
+
+/* Cholesky A = L Lᵀ in place (lower triangle holds L, upper is zeroed).
+ * PF_ERR_NUMERIC if A is not positive definite; `what` names the matrix. */
+pf_status pf_cholesky(int n, double *A, const char *what);
+
+/* Solve X·Lᵀ = B for X in place (B is M×n row-major, L lower n×n): the rows
+ * of X are L⁻¹ b for each row b. BLAS-3 (dtrsm). */
+void pf_trsm_right_lower_t(int M, int n, const double *L, double *B);
+
+/* Solve X·L = B for X in place (B is M×n, L lower n×n): the rows of X are
+ * L⁻ᵀ b for each row b. BLAS-3 (dtrsm). */
+void pf_trsm_right_lower(int M, int n, const double *L, double *B);
+
+/* log|det A| and sign by LU (dgetrf), A n×n row-major, destroyed.
+ * PF_ERR_NUMERIC if singular. */
+pf_status pf_logdet_lu(int n, double *A, double *logabsdet, int *sign);
+
+/* Number of threads BLAS uses (informational). */
+int pf_blas_threads(void);
+
+#endif

@@ -1,0 +1,86 @@
+/* Tests for src/core/linalg.c against naive loops and exact references. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "core/linalg.h"
+#include "testutil.h"
+
+Test(linalg, gemm_matches_naive_loops_for_all_transpositions)
+{
+    enum { M = 5, N = 7, K = 3 };
+    double A[M * K], B[K * N], C[M * N], ref[M * N];
+    pft_fill_normal(1, M * K, A, 1);
+    pft_fill_normal(2, K * N, B, 1);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            /* op(A) is M×K: stored M×K (lda K) or K×M (lda M). */
+            int lda = ta ? M : K, ldb = tb ? K : N;
+            pft_fill_normal(3, M * N, C, 1);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double s = 0;
+                    for (int k = 0; k < K; k++)
+                        s += (ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+                    ref[i * N + j] = 2.0 * s + 0.5 * C[i * N + j];
+                }
+            pf_gemm(ta, tb, M, N, K, 2.0, A, lda, B, ldb, 0.5, C, N);
+            cr_assert_lt(pft_max_rel_err(M * N, C, ref, 1e-300), 1e-14, "ta %d tb %d", ta, tb);
+        }
+}
+
+Test(linalg, cholesky_factor_reproduces_the_matrix_and_refuses_indefinite_ones)
+{
+    enum { n = 4 };
+    double G[n * n], A[n * n], L[n * n], back[n * n];
+    pft_fill_normal(4, n * n, G, 1);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double s = (i == j) ? 0.5 : 0.0;
+            for (int k = 0; k < n; k++)
+                s += G[i * n + k] * G[j * n + k];
+            A[i * n + j] = s;
+        }
+    memcpy(L, A, sizeof A);
+    cr_assert_eq(pf_cholesky(n, L, "A"), PF_OK);
+    pf_gemm(0, 1, n, n, n, 1.0, L, n, L, n, 0.0, back, n);
+    cr_assert_lt(pft_max_rel_err(n * n, back, A, 1e-12), 1e-13);
+    double bad[4] = {1, 2, 2, 1};
+    cr_assert_eq(pf_cholesky(2, bad, "covariance[3]"), PF_ERR_NUMERIC);
+    cr_assert_not_null(strstr(pf_last_error(), "covariance[3]"), "%s", pf_last_error());
+}
+
+Test(linalg, triangular_solve_inverts_multiplication_by_the_factor)
+{
+    enum { n = 3, M = 6 };
+    double L[n * n] = {2, 0, 0, -1, 1.5, 0, 0.3, 0.7, 0.9};
+    double Y[M * n], X[M * n];
+    pft_fill_normal(5, M * n, Y, 1);
+    /* X rows = L y: then solving X Lᵀ... rows L⁻¹x must give back y. */
+    for (int r = 0; r < M; r++)
+        for (int i = 0; i < n; i++) {
+            double s = 0;
+            for (int k = 0; k < n; k++)
+                s += L[i * n + k] * Y[r * n + k];
+            X[r * n + i] = s;
+        }
+    pf_trsm_right_lower_t(M, n, L, X);
+    cr_assert_lt(pft_max_rel_err(M * n, X, Y, 1e-12), 1e-14);
+}
+
+Test(linalg, log_determinant_and_sign_match_exact_values)
+{
+    double A[9] = {0, 2, 0, 3, 0, 0, 0, 0, -5}; /* det = −(2·3)·(−5) = 30 */
+    double logabs;
+    int sign;
+    cr_assert_eq(pf_logdet_lu(3, A, &logabs, &sign), PF_OK);
+    cr_assert_float_eq(logabs, log(30.0), 1e-14);
+    cr_assert_eq(sign, 1);
+    double B[4] = {1, 2, 3, 4}; /* det = −2 */
+    cr_assert_eq(pf_logdet_lu(2, B, &logabs, &sign), PF_OK);
+    cr_assert_float_eq(logabs, log(2.0), 1e-14);
+    cr_assert_eq(sign, -1);
+    double S[4] = {1, 2, 2, 4};
+    cr_assert_eq(pf_logdet_lu(2, S, &logabs, &sign), PF_ERR_NUMERIC);
+}
