@@ -1,0 +1,107 @@
+/* Flows: the one interface behind which coupling chains and CNFs sit.
+ * DESIGN.md "The flow interface", MATH.md §4 and §7.
+ *
+ * A flow T_θ maps base samples z ~ q₀ to x = T_θ(z). All operations act on a
+ * batch of B samples, row-major B×d. The flow owns its parameter vector θ (one
+ * contiguous array) and a *tape*: the memory of its last pass (forward or
+ * inverse), sized once by pf_flow_reserve and reused; no operation allocates.
+ * A flow handle must not be used by two threads at once. */
+#ifndef PATHFLOW_FLOW_H
+#define PATHFLOW_FLOW_H
+
+#include <stddef.h>
+
+#include <pathflow/pathflow.h>
+#include <pathflow/rng.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pf_flow pf_flow;
+
+typedef enum pf_base_kind {
+    PF_BASE_NORMAL = 0, /* q₀ = N(0, I), score −z */
+    PF_BASE_UNIFORM     /* q₀ uniform on [0, 2π)^d (U(1) links), score 0 */
+} pf_base_kind;
+
+/* ---- RealNVP: a chain of affine coupling layers (MATH §4.1, §4.2) -------- */
+
+typedef enum pf_mask_kind {
+    PF_MASK_HALVES = 0, /* first half / second half, swapped every layer */
+    PF_MASK_EVEN_ODD,   /* even / odd coordinates, swapped every layer */
+    PF_MASK_CHECKERBOARD /* (x0 + x1) even / odd on an L0×L1 lattice, swapped every layer */
+} pf_mask_kind;
+
+typedef struct pf_realnvp_options {
+    int dim;                  /* d */
+    int n_layers;             /* coupling layers */
+    int n_hidden;             /* hidden layers of each conditioner MLP */
+    int hidden[16];           /* their widths */
+    const char *activation;   /* "tanh", "softplus", "relu", "leaky_relu", "identity" */
+    pf_mask_kind mask;
+    int lattice[2];           /* L0, L1 for PF_MASK_CHECKERBOARD (L0·L1 = dim) */
+    int zero_init;            /* last layer of every conditioner zero: the flow starts as identity */
+    double init_scale;        /* multiplies the random initial weights (default 1) */
+    unsigned long long seed;  /* parameter initialisation stream */
+} pf_realnvp_options;
+
+pf_realnvp_options pf_realnvp_options_default(void);
+pf_status pf_flow_realnvp_create(const pf_realnvp_options *options, pf_flow **out);
+
+void pf_flow_destroy(pf_flow *flow);
+
+/* ---- queries and parameters ---------------------------------------------- */
+
+int pf_flow_dim(const pf_flow *flow);
+const char *pf_flow_kind(const pf_flow *flow); /* "realnvp", "cnf", "u1" */
+pf_base_kind pf_flow_base(const pf_flow *flow);
+size_t pf_flow_n_params(const pf_flow *flow);
+/* The parameter vector θ (n_params doubles), owned by the flow; writable. */
+double *pf_flow_params(pf_flow *flow);
+
+/* Size the tape for batches of up to B_max samples (allocates; call before
+ * the hot loop). Operations on larger batches return PF_ERR_ARG. */
+pf_status pf_flow_reserve(pf_flow *flow, int B_max);
+
+/* ---- the base distribution q₀ -------------------------------------------- */
+
+/* z: B×d from the normal (or uniform) cursor of rng. */
+void pf_flow_sample_base(const pf_flow *flow, pf_rng *rng, int B, double *z);
+/* log q₀(z): B, and (if score != NULL) ∇ log q₀(z): B×d. */
+void pf_flow_base_log_prob(const pf_flow *flow, int B, const double *z, double *log_q0,
+                           double *score);
+
+/* ---- the three operations ------------------------------------------------- */
+
+/* Sampling direction. z: B×d → x: B×d, ldj: B (log|det ∂x/∂z|).
+ * If score_in (B×d, ∇ log q₀ at z) is given, score_out (B×d) receives the
+ * score of q_θ at x by the forward recursion (MATH §4 (R), §7). */
+pf_status pf_flow_forward(pf_flow *flow, int B, const double *z, double *x, double *ldj,
+                          const double *score_in, double *score_out);
+
+/* Density direction. x: B×d → z: B×d, ldj_inv: B (log|det ∂z/∂x|).
+ * If score_in (B×d, a score at x, e.g. −∇S(x)) is given, score_out (B×d)
+ * receives the pullback score at z (MATH §3, §4.2). */
+pf_status pf_flow_inverse(pf_flow *flow, int B, const double *x, double *z, double *ldj_inv,
+                          const double *score_in, double *score_out);
+
+/* One vector–Jacobian product of the last forward or inverse pass. Given
+ * cotangents out_bar (B×d) of its output and ldj_bar (B, or NULL = 0) of its
+ * log-determinant, accumulates grad += ∂/∂θ (n_params; NULL to skip the
+ * parameter gradient) and in_bar += ∂/∂input (B×d; NULL to skip) of
+ * Σ out_bar·output + Σ ldj_bar·ldj. */
+pf_status pf_flow_backward(pf_flow *flow, int B, const double *out_bar, const double *ldj_bar,
+                           double *grad, double *in_bar);
+
+/* ---- persistence ----------------------------------------------------------- */
+
+/* How to rebuild the flow: a short text ("realnvp dim=6 layers=4 ...") stored
+ * in checkpoints so that a checkpoint names the architecture it holds. */
+const char *pf_flow_describe(const pf_flow *flow);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,38 @@
+/* Internal: the pf_flow object — an ops table filled by each flow kind
+ * (chain of layers, CNF, ...) plus what every flow has. DESIGN.md. */
+#ifndef PF_FLOWS_FLOW_IMPL_H
+#define PF_FLOWS_FLOW_IMPL_H
+
+#include <pathflow/flow.h>
+
+typedef struct pf_flow_ops {
+    const char *kind;
+    pf_status (*reserve)(pf_flow *flow, int B_max);
+    pf_status (*forward)(pf_flow *flow, int B, const double *z, double *x, double *ldj,
+                         const double *score_in, double *score_out);
+    pf_status (*inverse)(pf_flow *flow, int B, const double *x, double *z, double *ldj_inv,
+                         const double *score_in, double *score_out);
+    pf_status (*backward)(pf_flow *flow, int B, const double *out_bar, const double *ldj_bar,
+                          double *grad, double *in_bar);
+    void (*destroy)(pf_flow *flow); /* frees content (not params, not the flow) */
+} pf_flow_ops;
+
+struct pf_flow {
+    const pf_flow_ops *ops;
+    void *content;
+    char kind[16]; /* "realnvp", "cnf", "u1" (ops->kind unless a constructor renames) */
+    int dim;
+    pf_base_kind base;
+    size_t n_params;
+    double *params; /* n_params, aligned, owned */
+    int B_max;      /* batch size the tape is sized for (0: not yet) */
+    int last_pass;  /* 0 none, 1 forward, −1 inverse: what backward differentiates */
+    char description[512];
+};
+
+/* Allocates a flow with n_params zeroed parameters; the caller fills ops,
+ * content and description. */
+pf_status pf_flow_alloc(const pf_flow_ops *ops, int dim, pf_base_kind base, size_t n_params,
+                        pf_flow **out);
+
+#endif

@@ -1,0 +1,107 @@
+/* RealNVP: a chain of affine couplings with alternating masks (halves,
+ * even/odd, or a checkerboard on an L0×L1 lattice), base N(0, I). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "flows/coupling_affine.h"
+#include "flows/flow_impl.h"
+
+pf_realnvp_options pf_realnvp_options_default(void)
+{
+    pf_realnvp_options o;
+    memset(&o, 0, sizeof o);
+    o.dim = 2;
+    o.n_layers = 4;
+    o.n_hidden = 2;
+    o.hidden[0] = o.hidden[1] = 32;
+    o.activation = "tanh";
+    o.mask = PF_MASK_HALVES;
+    o.zero_init = 1;
+    o.init_scale = 1.0;
+    o.seed = 0;
+    return o;
+}
+
+/* mask (d) of layer `layer`: 1 = conditioning part A. Odd layers swap A and B. */
+static void make_mask(const pf_realnvp_options *o, int layer, int *mask)
+{
+    const int d = o->dim, swap = layer % 2;
+    for (int i = 0; i < d; i++) {
+        int in_a;
+        if (o->mask == PF_MASK_HALVES)
+            in_a = i < d / 2;
+        else if (o->mask == PF_MASK_EVEN_ODD)
+            in_a = i % 2 == 0;
+        else
+            in_a = ((i / o->lattice[1]) + (i % o->lattice[1])) % 2 == 0;
+        mask[i] = swap ? !in_a : in_a;
+    }
+}
+
+static pf_status check_options(const pf_realnvp_options *o, pf_activation *act)
+{
+    if (o->dim < 2)
+        return pf_fail(PF_ERR_ARG, "realnvp: dim = %d, a coupling needs dim ≥ 2", o->dim);
+    if (o->n_layers < 1)
+        return pf_fail(PF_ERR_ARG, "realnvp: layers = %d must be ≥ 1", o->n_layers);
+    if (o->n_hidden < 0 || o->n_hidden > 16)
+        return pf_fail(PF_ERR_ARG, "realnvp: %d hidden layers outside [0, 16]", o->n_hidden);
+    if (o->mask == PF_MASK_CHECKERBOARD &&
+        (o->lattice[0] < 2 || o->lattice[1] < 2 || o->lattice[0] * o->lattice[1] != o->dim))
+        return pf_fail(PF_ERR_ARG, "realnvp: checkerboard lattice %d×%d does not match dim %d",
+                       o->lattice[0], o->lattice[1], o->dim);
+    if (!(o->init_scale >= 0))
+        return pf_fail(PF_ERR_ARG, "realnvp: init_scale must be ≥ 0");
+    return pf_activation_from_name(o->activation ? o->activation : "tanh", act);
+}
+
+static void describe(const pf_realnvp_options *o, pf_flow *flow)
+{
+    static const char *mask_names[] = {"halves", "even_odd", "checkerboard"};
+    int n = snprintf(flow->description, sizeof flow->description,
+                     "realnvp dim=%d layers=%d mask=%s activation=%s hidden=[", o->dim,
+                     o->n_layers, mask_names[o->mask], o->activation ? o->activation : "tanh");
+    for (int i = 0; i < o->n_hidden && n < (int)sizeof flow->description; i++)
+        n += snprintf(flow->description + n, sizeof flow->description - (size_t)n, "%s%d",
+                      i ? "," : "", o->hidden[i]);
+    if (n < (int)sizeof flow->description)
+        snprintf(flow->description + n, sizeof flow->description - (size_t)n, "]");
+}
+
+pf_status pf_flow_realnvp_create(const pf_realnvp_options *o, pf_flow **out)
+{
+    *out = NULL;
+    pf_activation act;
+    PF_TRY(check_options(o, &act));
+    pf_layer **layers = calloc((size_t)o->n_layers, sizeof *layers);
+    int *mask = malloc((size_t)o->dim * sizeof *mask);
+    pf_status st = (layers && mask) ? PF_OK : pf_fail(PF_ERR_NOMEM, "realnvp: cannot allocate");
+    int built = 0;
+    for (; st == PF_OK && built < o->n_layers; built++) {
+        make_mask(o, built, mask);
+        st = pf_coupling_affine_create(o->dim, mask, o->n_hidden, o->hidden, act, &layers[built]);
+        if (st != PF_OK)
+            pf_fail_context(st, "realnvp layer %d", built);
+    }
+    free(mask);
+    if (st != PF_OK) {
+        for (int l = 0; l < built; l++)
+            if (layers[l])
+                layers[l]->ops->destroy(layers[l]);
+        free(layers);
+        return st;
+    }
+    st = pf_chain_create(o->dim, PF_BASE_NORMAL, layers, o->n_layers, "realnvp", out);
+    free(layers);
+    PF_TRY(st);
+    pf_rng rng = pf_rng_make(o->seed, 0x5EED);
+    for (int l = 0; l < o->n_layers; l++) {
+        pf_layer *layer = pf_chain_layer(*out, l);
+        pf_coupling_affine_init_params(layer, (*out)->params + layer->param_offset, &rng,
+                                       o->zero_init, o->init_scale);
+    }
+    describe(o, *out);
+    return PF_OK;
+}

@@ -1,0 +1,225 @@
+/* Checkpoints: a small documented binary format, written atomically.
+ *
+ *   offset  field
+ *   0       magic "PFCKPT\0\1" (8 bytes)
+ *   8       u32 version (1)
+ *   12      u32 L: length of the flow description
+ *   16      L bytes: pf_flow_describe() text (no terminator)
+ *   16+L    u64 n_params, i64 step, i64 adam_t, i64 skipped
+ *   48+L    n_params doubles θ, then Adam m, then Adam v
+ *   end−8   u64 FNV-1a hash of every byte before it
+ * All integers and doubles little-endian (the native order of supported hosts). */
+#include <pathflow/train.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "train/trainer_impl.h"
+
+static const char MAGIC[8] = {'P', 'F', 'C', 'K', 'P', 'T', '\0', '\1'};
+#define CHECKPOINT_VERSION 1u
+
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+typedef struct checkpoint_view {
+    const char *description;
+    uint32_t description_len;
+    uint64_t n_params;
+    int64_t step, adam_t, skipped;
+    const double *params, *m, *v;
+} checkpoint_view;
+
+static size_t checkpoint_size(uint32_t L, uint64_t n) { return 16 + L + 32 + 3 * n * 8 + 8; }
+
+/* Serialises into a malloc'ed buffer of checkpoint_size bytes. */
+static unsigned char *serialise(const checkpoint_view *c, size_t *size)
+{
+    *size = checkpoint_size(c->description_len, c->n_params);
+    unsigned char *buf = malloc(*size), *p = buf;
+    if (!buf)
+        return NULL;
+    uint32_t version = CHECKPOINT_VERSION;
+    memcpy(p, MAGIC, 8);
+    memcpy(p + 8, &version, 4);
+    memcpy(p + 12, &c->description_len, 4);
+    memcpy(p + 16, c->description, c->description_len);
+    p += 16 + c->description_len;
+    memcpy(p, &c->n_params, 8);
+    memcpy(p + 8, &c->step, 8);
+    memcpy(p + 16, &c->adam_t, 8);
+    memcpy(p + 24, &c->skipped, 8);
+    p += 32;
+    size_t bytes = c->n_params * sizeof(double);
+    memcpy(p, c->params, bytes);
+    memcpy(p + bytes, c->m, bytes);
+    memcpy(p + 2 * bytes, c->v, bytes);
+    uint64_t hash = fnv1a(buf, *size - 8);
+    memcpy(buf + *size - 8, &hash, 8);
+    return buf;
+}
+
+static pf_status write_atomically(const char *path, const unsigned char *buf, size_t size)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return pf_fail(PF_ERR_ARG, "%s: path too long", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return pf_fail(PF_ERR_IO, "%s: cannot open for writing: %s", tmp, strerror(errno));
+    int ok = fwrite(buf, 1, size, f) == size && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int err = errno;
+        remove(tmp);
+        return pf_fail(PF_ERR_IO, "%s: cannot write checkpoint: %s", path, strerror(err));
+    }
+    return PF_OK;
+}
+
+pf_status pf_trainer_save(pf_trainer *t, const char *path)
+{
+    double *m, *v;
+    long *adam_t;
+    pf_adam_state(t->adam, &m, &v, &adam_t);
+    const char *desc = pf_flow_describe(t->flow);
+    checkpoint_view c = {desc, (uint32_t)strlen(desc), t->n_params, t->step, *adam_t,
+                         t->skipped, pf_flow_params(t->flow), m, v};
+    size_t size;
+    unsigned char *buf = serialise(&c, &size);
+    if (!buf)
+        return pf_fail(PF_ERR_NOMEM, "%s: cannot allocate checkpoint buffer", path);
+    pf_status st = write_atomically(path, buf, size);
+    free(buf);
+    return st;
+}
+
+static pf_status read_file(const char *path, unsigned char **buf, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pf_fail(PF_ERR_IO, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    long len = (fseek(f, 0, SEEK_END) == 0) ? ftell(f) : -1;
+    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return pf_fail(PF_ERR_IO, "%s: cannot read checkpoint size", path);
+    }
+    *buf = malloc((size_t)len + 1);
+    *size = (size_t)len;
+    int ok = *buf && fread(*buf, 1, (size_t)len, f) == (size_t)len;
+    fclose(f);
+    if (!ok) {
+        free(*buf);
+        *buf = NULL;
+        return pf_fail(PF_ERR_IO, "%s: cannot read checkpoint", path);
+    }
+    return PF_OK;
+}
+
+/* Validates magic, version, sizes and checksum; fills a view into buf. */
+static pf_status parse(const char *path, const unsigned char *buf, size_t size,
+                       checkpoint_view *c)
+{
+    uint32_t version;
+    if (size < 16 || memcmp(buf, MAGIC, 8) != 0)
+        return pf_fail(PF_ERR_FORMAT, "%s: magic: not a pathflow checkpoint", path);
+    memcpy(&version, buf + 8, 4);
+    if (version != CHECKPOINT_VERSION)
+        return pf_fail(PF_ERR_FORMAT, "%s: version: %u, this build reads version %u", path,
+                       version, CHECKPOINT_VERSION);
+    memcpy(&c->description_len, buf + 12, 4);
+    if (size < checkpoint_size(c->description_len, 0))
+        return pf_fail(PF_ERR_FORMAT, "%s: header: truncated (%zu bytes)", path, size);
+    const unsigned char *p = buf + 16 + c->description_len;
+    memcpy(&c->n_params, p, 8);
+    memcpy(&c->step, p + 8, 8);
+    memcpy(&c->adam_t, p + 16, 8);
+    memcpy(&c->skipped, p + 24, 8);
+    if (c->n_params > (size - checkpoint_size(c->description_len, 0)) / 24 ||
+        size != checkpoint_size(c->description_len, c->n_params))
+        return pf_fail(PF_ERR_FORMAT,
+                       "%s: n_params: %llu parameters do not fit the file's %zu bytes "
+                       "(truncated or corrupt)",
+                       path, (unsigned long long)c->n_params, size);
+    uint64_t stored;
+    memcpy(&stored, buf + size - 8, 8);
+    if (stored != fnv1a(buf, size - 8))
+        return pf_fail(PF_ERR_FORMAT, "%s: checksum: mismatch, the file is corrupt", path);
+    c->description = (const char *)buf + 16;
+    c->params = (const double *)(const void *)(p + 32);
+    c->m = c->params + c->n_params;
+    c->v = c->m + c->n_params;
+    return PF_OK;
+}
+
+/* The checkpoint must hold the same architecture as `flow`. */
+static pf_status check_matches(const char *path, const checkpoint_view *c, const pf_flow *flow)
+{
+    const char *desc = pf_flow_describe(flow);
+    if (strlen(desc) != c->description_len || memcmp(desc, c->description, c->description_len))
+        return pf_fail(PF_ERR_FORMAT, "%s: flow: checkpoint holds '%.*s', this flow is '%s'",
+                       path, (int)c->description_len, c->description, desc);
+    if (c->n_params != pf_flow_n_params(flow))
+        return pf_fail(PF_ERR_FORMAT, "%s: n_params: checkpoint has %llu, flow has %zu", path,
+                       (unsigned long long)c->n_params, pf_flow_n_params(flow));
+    return PF_OK;
+}
+
+static pf_status load_view(const char *path, const pf_flow *flow, unsigned char **buf,
+                           checkpoint_view *c)
+{
+    size_t size = 0;
+    PF_TRY(read_file(path, buf, &size));
+    pf_status st = parse(path, *buf, size, c);
+    if (st == PF_OK)
+        st = check_matches(path, c, flow);
+    if (st != PF_OK) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return st;
+}
+
+pf_status pf_flow_load_checkpoint(pf_flow *flow, const char *path)
+{
+    unsigned char *buf;
+    checkpoint_view c;
+    PF_TRY(load_view(path, flow, &buf, &c));
+    memcpy(pf_flow_params(flow), c.params, c.n_params * sizeof(double));
+    free(buf);
+    return PF_OK;
+}
+
+pf_status pf_trainer_load(pf_trainer *t, const char *path)
+{
+    unsigned char *buf;
+    checkpoint_view c;
+    PF_TRY(load_view(path, t->flow, &buf, &c));
+    double *m, *v;
+    long *adam_t;
+    pf_adam_state(t->adam, &m, &v, &adam_t);
+    size_t bytes = c.n_params * sizeof(double);
+    memcpy(pf_flow_params(t->flow), c.params, bytes);
+    memcpy(m, c.m, bytes);
+    memcpy(v, c.v, bytes);
+    *adam_t = (long)c.adam_t;
+    t->step = (long)c.step;
+    t->skipped = (long)c.skipped;
+    t->nonfinite_run = 0;
+    t->loss_sum = t->grad_norm_sum = 0;
+    t->rows_steps = 0;
+    free(buf);
+    return PF_OK;
+}

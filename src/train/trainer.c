@@ -1,0 +1,292 @@
+/* The trainer loop: sample (or take data), estimate the gradient, clip,
+ * Adam; every eval_every steps a row of diagnostics. */
+#include <pathflow/train.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/workspace.h"
+#include "train/trainer_impl.h"
+
+#define EVAL_CHUNK_MAX 1024
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+pf_train_options pf_train_options_default(void)
+{
+    pf_train_options o;
+    memset(&o, 0, sizeof o);
+    o.objective = PF_OBJECTIVE_REVERSE;
+    o.estimator = PF_ESTIMATOR_PATH;
+    o.batch = 256;
+    o.steps = 1000;
+    o.lr = 1e-3;
+    o.min_lr = 0.0;
+    o.schedule = PF_SCHEDULE_COSINE;
+    o.beta1 = 0.9;
+    o.beta2 = 0.999;
+    o.eps = 1e-8;
+    o.seed = 1;
+    o.eval_every = 100;
+    o.eval_samples = 2000;
+    o.max_nonfinite = 10;
+    o.n_holdout = 2000;
+    return o;
+}
+
+static pf_status check_options(const pf_train_options *o, const pf_target *target)
+{
+    if (o->batch < 1)
+        return pf_fail(PF_ERR_ARG, "trainer: batch = %d must be ≥ 1", o->batch);
+    if (o->steps < 0 || o->eval_every < 1 || o->eval_samples < 1 || o->max_nonfinite < 1)
+        return pf_fail(PF_ERR_ARG, "trainer: steps ≥ 0, eval_every ≥ 1, eval_samples ≥ 1 and "
+                                   "max_nonfinite ≥ 1 are required");
+    if (!(o->lr > 0) || !(o->min_lr >= 0))
+        return pf_fail(PF_ERR_ARG, "trainer: lr = %g must be > 0, min_lr = %g ≥ 0", o->lr,
+                       o->min_lr);
+    if (o->objective == PF_OBJECTIVE_FORWARD && !o->data && !pf_target_has_sampler(target))
+        return pf_fail(PF_ERR_ARG, "trainer: forward KL needs training data: the %s target has "
+                                   "no exact sampler and no data was given",
+                       pf_target_kind(target));
+    if (o->data && o->n_data < 1)
+        return pf_fail(PF_ERR_ARG, "trainer: n_data = %d must be ≥ 1", o->n_data);
+    return PF_OK;
+}
+
+static pf_status allocate(pf_trainer *t)
+{
+    const pf_train_options *o = &t->options;
+    t->eval_chunk = o->eval_samples < EVAL_CHUNK_MAX ? o->eval_samples : EVAL_CHUNK_MAX;
+    int n_log_w = o->eval_samples > t->n_holdout ? o->eval_samples : t->n_holdout;
+    size_t chunk_d = (size_t)t->eval_chunk * t->d;
+    t->grad = pf_alloc_doubles(t->n_params, "trainer gradient");
+    t->input = pf_alloc_doubles((size_t)o->batch * t->d, "trainer batch");
+    t->eval_z = pf_alloc_doubles(chunk_d, "trainer evaluation");
+    t->eval_x = pf_alloc_doubles(chunk_d, "trainer evaluation");
+    t->eval_ldj = pf_alloc_doubles((size_t)t->eval_chunk, "trainer evaluation");
+    t->eval_log_q0 = pf_alloc_doubles((size_t)t->eval_chunk, "trainer evaluation");
+    t->eval_S = pf_alloc_doubles((size_t)t->eval_chunk, "trainer evaluation");
+    t->eval_log_w = pf_alloc_doubles((size_t)n_log_w, "trainer evaluation");
+    if (!t->grad || !t->input || !t->eval_z || !t->eval_x || !t->eval_ldj || !t->eval_log_q0 ||
+        !t->eval_S || !t->eval_log_w)
+        return PF_ERR_NOMEM;
+    PF_TRY(pf_flow_reserve(t->flow, o->batch > t->eval_chunk ? o->batch : t->eval_chunk));
+    PF_TRY(pf_estimator_create(o->objective, o->estimator, t->flow, t->target, o->batch,
+                               &t->estimator));
+    return pf_adam_create(t->n_params, o->beta1, o->beta2, o->eps, &t->adam);
+}
+
+/* Held-out target samples: given, or drawn once from the exact sampler. */
+static pf_status prepare_holdout(pf_trainer *t)
+{
+    const pf_train_options *o = &t->options;
+    if (o->holdout) {
+        t->holdout = o->holdout;
+        t->n_holdout = o->n_holdout;
+        return PF_OK;
+    }
+    t->n_holdout = pf_target_has_sampler(t->target) ? o->n_holdout : 0;
+    if (t->n_holdout <= 0) {
+        t->n_holdout = 0;
+        return PF_OK;
+    }
+    t->holdout_owned = pf_alloc_doubles((size_t)t->n_holdout * t->d, "trainer holdout");
+    if (!t->holdout_owned)
+        return PF_ERR_NOMEM;
+    pf_rng rng = pf_rng_make(o->seed, PF_STREAM_HOLDOUT);
+    PF_TRY(pf_target_sample(t->target, &rng, t->n_holdout, t->holdout_owned));
+    t->holdout = t->holdout_owned;
+    return PF_OK;
+}
+
+pf_status pf_trainer_create(pf_flow *flow, pf_target *target, const pf_train_options *options,
+                            pf_trainer **out)
+{
+    *out = NULL;
+    if (!flow || !target || !options)
+        return pf_fail(PF_ERR_ARG, "trainer: flow, target or options is NULL");
+    PF_TRY(check_options(options, target));
+    pf_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return pf_fail(PF_ERR_NOMEM, "trainer: cannot allocate");
+    t->flow = flow;
+    t->target = target;
+    t->options = *options;
+    t->d = pf_flow_dim(flow);
+    t->n_params = pf_flow_n_params(flow);
+    t->n_holdout = options->holdout ? options->n_holdout : 0;
+    pf_status st = prepare_holdout(t);
+    if (st == PF_OK)
+        st = allocate(t);
+    if (st != PF_OK) {
+        pf_trainer_destroy(t);
+        return st;
+    }
+    t->start_time = now_seconds();
+    *out = t;
+    return PF_OK;
+}
+
+void pf_trainer_destroy(pf_trainer *t)
+{
+    if (!t)
+        return;
+    pf_estimator_destroy(t->estimator);
+    pf_adam_destroy(t->adam);
+    double *bufs[] = {t->grad,     t->input,       t->eval_z, t->eval_x,     t->eval_ldj,
+                      t->eval_log_q0, t->eval_S, t->eval_log_w, t->holdout_owned};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        pf_free(bufs[i]);
+    free(t);
+}
+
+long pf_trainer_steps_done(const pf_trainer *t) { return t->step; }
+
+/* The batch of this step: base samples (reverse) or target data (forward).
+ * Returns the batch size used (all the data when it is smaller than batch). */
+static pf_status prepare_input(pf_trainer *t, int *B)
+{
+    const pf_train_options *o = &t->options;
+    *B = o->batch;
+    if (o->objective == PF_OBJECTIVE_REVERSE) {
+        pf_rng rng = pf_rng_make(o->seed, PF_STREAM_BASE_SAMPLES + (uint64_t)t->step);
+        pf_flow_sample_base(t->flow, &rng, *B, t->input);
+        return PF_OK;
+    }
+    pf_rng rng = pf_rng_make(o->seed, PF_STREAM_DATA + (uint64_t)t->step);
+    if (!o->data)
+        return pf_target_sample(t->target, &rng, *B, t->input);
+    if (o->n_data <= o->batch) { /* full-batch training on a small data set */
+        *B = o->n_data;
+        memcpy(t->input, o->data, (size_t)o->n_data * t->d * sizeof *t->input);
+        return PF_OK;
+    }
+    for (int b = 0; b < *B; b++) { /* minibatch drawn with replacement */
+        double u;
+        pf_rng_uniform(&rng, 1, &u);
+        size_t row = (size_t)(u * o->n_data);
+        if (row >= (size_t)o->n_data)
+            row = (size_t)o->n_data - 1;
+        memcpy(t->input + (size_t)b * t->d, o->data + row * t->d, (size_t)t->d * sizeof(double));
+    }
+    return PF_OK;
+}
+
+pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
+{
+    const pf_train_options *o = &t->options;
+    int B;
+    PF_TRY(prepare_input(t, &B));
+    pf_estimate r;
+    pf_status st = pf_estimator_eval(t->estimator, B, t->input, t->grad, NULL, &r);
+    if (loss)
+        *loss = st == PF_OK ? r.loss : NAN;
+    if (grad_norm)
+        *grad_norm = st == PF_OK ? r.grad_norm : NAN;
+    if (st == PF_ERR_NUMERIC) { /* skip the update, count it, stop after too many in a row */
+        t->step++;
+        t->skipped++;
+        if (++t->nonfinite_run >= o->max_nonfinite)
+            return pf_fail_context(PF_ERR_NUMERIC,
+                                   "training stopped at step %ld after %d non-finite steps in a row",
+                                   t->step, t->nonfinite_run);
+        return PF_OK;
+    }
+    PF_TRY(st);
+    t->nonfinite_run = 0;
+    pf_clip_grad_norm(t->n_params, t->grad, o->clip_norm);
+    double lr = pf_schedule_lr(o->schedule, o->lr, o->min_lr, t->step, o->steps, o->warmup);
+    pf_adam_step(t->adam, pf_flow_params(t->flow), t->grad, lr);
+    t->step++;
+    t->loss_sum += r.loss;
+    t->grad_norm_sum += r.grad_norm;
+    t->rows_steps++;
+    return PF_OK;
+}
+
+/* Reverse diagnostics on eval_samples fresh flow samples: ESS, and KL(q‖p)
+ * when log Z is known (KL = mean(log q + S) + log Z = mean(−log w) + log Z). */
+static pf_status evaluate_reverse(pf_trainer *t, double *ess, double *kl)
+{
+    const int N = t->options.eval_samples;
+    pf_rng rng = pf_rng_make(t->options.seed, PF_STREAM_EVAL + (uint64_t)t->step);
+    double sum_neg_log_w = 0;
+    for (int off = 0; off < N; off += t->eval_chunk) {
+        int n = N - off < t->eval_chunk ? N - off : t->eval_chunk;
+        pf_flow_sample_base(t->flow, &rng, n, t->eval_z);
+        PF_TRY(pf_flow_forward(t->flow, n, t->eval_z, t->eval_x, t->eval_ldj, NULL, NULL));
+        pf_flow_base_log_prob(t->flow, n, t->eval_z, t->eval_log_q0, NULL);
+        PF_TRY(pf_target_action(t->target, n, t->eval_x, t->eval_S));
+        for (int i = 0; i < n; i++) {
+            double log_q = t->eval_log_q0[i] - t->eval_ldj[i];
+            t->eval_log_w[off + i] = -t->eval_S[i] - log_q;
+            sum_neg_log_w -= t->eval_log_w[off + i];
+        }
+    }
+    *ess = pf_reverse_ess(N, t->eval_log_w);
+    double log_z;
+    *kl = pf_target_log_z(t->target, &log_z) == PF_OK ? sum_neg_log_w / N + log_z : NAN;
+    pf_clear_error();
+    return PF_OK;
+}
+
+/* Held-out diagnostics: NLL = mean(−log q(x)) and forward ESS on target samples. */
+static pf_status evaluate_holdout(pf_trainer *t, double *nll, double *ess_forward)
+{
+    const int N = t->n_holdout, d = t->d;
+    double sum = 0;
+    for (int off = 0; off < N; off += t->eval_chunk) {
+        int n = N - off < t->eval_chunk ? N - off : t->eval_chunk;
+        const double *x = t->holdout + (size_t)off * d;
+        PF_TRY(pf_flow_inverse(t->flow, n, x, t->eval_z, t->eval_ldj, NULL, NULL));
+        pf_flow_base_log_prob(t->flow, n, t->eval_z, t->eval_log_q0, NULL);
+        PF_TRY(pf_target_action(t->target, n, x, t->eval_S));
+        for (int i = 0; i < n; i++) {
+            double log_q = t->eval_log_q0[i] + t->eval_ldj[i];
+            sum -= log_q;
+            t->eval_log_w[off + i] = -t->eval_S[i] - log_q;
+        }
+    }
+    *nll = sum / N;
+    *ess_forward = pf_forward_ess(N, t->eval_log_w);
+    return PF_OK;
+}
+
+pf_status pf_trainer_evaluate(pf_trainer *t, pf_metrics *m)
+{
+    m->step = t->step;
+    m->loss = t->rows_steps ? t->loss_sum / t->rows_steps : NAN;
+    m->grad_norm = t->rows_steps ? t->grad_norm_sum / t->rows_steps : NAN;
+    m->skipped = t->skipped;
+    PF_TRY(evaluate_reverse(t, &m->ess, &m->kl));
+    m->nll = m->ess_forward = NAN;
+    if (t->n_holdout > 0)
+        PF_TRY(evaluate_holdout(t, &m->nll, &m->ess_forward));
+    m->seconds = now_seconds() - t->start_time;
+    return PF_OK;
+}
+
+pf_status pf_trainer_run(pf_trainer *t, pf_train_callback callback, void *user)
+{
+    const pf_train_options *o = &t->options;
+    while (t->step < o->steps) {
+        PF_TRY(pf_trainer_step(t, NULL, NULL));
+        if (t->step % o->eval_every != 0 && t->step != o->steps)
+            continue;
+        pf_metrics m;
+        PF_TRY(pf_trainer_evaluate(t, &m));
+        t->loss_sum = t->grad_norm_sum = 0;
+        t->rows_steps = 0;
+        if (callback && callback(user, &m))
+            break;
+    }
+    return PF_OK;
+}

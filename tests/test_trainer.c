@@ -1,0 +1,232 @@
+/* Tests for src/train/trainer.c and checkpoint.c: exact resume from a
+ * checkpoint, refusal of corrupt or mismatched checkpoints, skipping of
+ * non-finite steps, and short trainings that reach stated ESS. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pathflow/flow.h>
+#include <pathflow/train.h>
+
+#include "testutil.h"
+
+static pf_flow *small_flow(int dim, unsigned long long seed)
+{
+    pf_realnvp_options o = pf_realnvp_options_default();
+    o.dim = dim;
+    o.n_layers = 4;
+    o.n_hidden = 2;
+    o.hidden[0] = o.hidden[1] = 16;
+    o.seed = seed;
+    pf_flow *flow;
+    cr_assert_eq(pf_flow_realnvp_create(&o, &flow), PF_OK, "%s", pf_last_error());
+    return flow;
+}
+
+static pf_train_options quick_options(long steps)
+{
+    pf_train_options o = pf_train_options_default();
+    o.batch = 64;
+    o.steps = steps;
+    o.lr = 3e-3;
+    o.eval_every = 1000;
+    o.eval_samples = 256;
+    o.n_holdout = 256;
+    return o;
+}
+
+Test(trainer, resuming_from_a_checkpoint_reproduces_uninterrupted_training_bit_for_bit)
+{
+    pf_target *target;
+    cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
+    pf_train_options o = quick_options(20);
+    /* uninterrupted */
+    pf_flow *f1 = small_flow(2, 3);
+    pf_trainer *t1;
+    cr_assert_eq(pf_trainer_create(f1, target, &o, &t1), PF_OK, "%s", pf_last_error());
+    for (int k = 0; k < 20; k++)
+        cr_assert_eq(pf_trainer_step(t1, NULL, NULL), PF_OK, "%s", pf_last_error());
+    /* 10 steps, save, new objects, load, 10 more */
+    pf_flow *f2 = small_flow(2, 3);
+    pf_trainer *t2;
+    cr_assert_eq(pf_trainer_create(f2, target, &o, &t2), PF_OK);
+    for (int k = 0; k < 10; k++)
+        cr_assert_eq(pf_trainer_step(t2, NULL, NULL), PF_OK);
+    cr_assert_eq(pf_trainer_save(t2, "resume.pfc"), PF_OK, "%s", pf_last_error());
+    pf_trainer_destroy(t2);
+    pf_flow_destroy(f2);
+    pf_flow *f3 = small_flow(2, 99); /* other initial values: all must come from the file */
+    pf_trainer *t3;
+    cr_assert_eq(pf_trainer_create(f3, target, &o, &t3), PF_OK);
+    cr_assert_eq(pf_trainer_load(t3, "resume.pfc"), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_trainer_steps_done(t3), 10);
+    for (int k = 0; k < 10; k++)
+        cr_assert_eq(pf_trainer_step(t3, NULL, NULL), PF_OK);
+    size_t n = pf_flow_n_params(f1);
+    cr_assert(memcmp(pf_flow_params(f1), pf_flow_params(f3), n * sizeof(double)) == 0,
+              "resumed parameters differ (max rel err %g)",
+              pft_max_rel_err(n, pf_flow_params(f1), pf_flow_params(f3), 1e-300));
+    pf_trainer_destroy(t1);
+    pf_trainer_destroy(t3);
+    pf_flow_destroy(f1);
+    pf_flow_destroy(f3);
+    pf_target_destroy(target);
+    remove("resume.pfc");
+}
+
+static void expect_load_failure(pf_flow *flow, const char *path, const char *field)
+{
+    pf_status s = pf_flow_load_checkpoint(flow, path);
+    cr_assert_neq(s, PF_OK, "%s should be refused", path);
+    cr_assert_not_null(strstr(pf_last_error(), path), "message '%s' lacks the path",
+                       pf_last_error());
+    cr_assert_not_null(strstr(pf_last_error(), field), "message '%s' lacks '%s'",
+                       pf_last_error(), field);
+}
+
+Test(trainer, corrupt_truncated_and_mismatched_checkpoints_are_refused_naming_the_field)
+{
+    pf_target *target;
+    cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
+    pf_flow *flow = small_flow(2, 1);
+    pf_train_options o = quick_options(2);
+    pf_trainer *t;
+    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK);
+    cr_assert_eq(pf_trainer_step(t, NULL, NULL), PF_OK);
+    cr_assert_eq(pf_trainer_save(t, "good.pfc"), PF_OK);
+    cr_assert_eq(pf_flow_load_checkpoint(flow, "good.pfc"), PF_OK, "%s", pf_last_error());
+
+    FILE *f = fopen("good.pfc", "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+
+    buf[size / 2] ^= 0x10; /* one flipped bit in the parameters */
+    f = fopen("flipped.pfc", "wb");
+    fwrite(buf, 1, (size_t)size, f);
+    fclose(f);
+    expect_load_failure(flow, "flipped.pfc", "checksum");
+    buf[size / 2] ^= 0x10;
+
+    f = fopen("short.pfc", "wb");
+    fwrite(buf, 1, (size_t)size - 100, f);
+    fclose(f);
+    expect_load_failure(flow, "short.pfc", "n_params");
+
+    f = fopen("junk.pfc", "wb");
+    fwrite("not a checkpoint at all", 1, 23, f);
+    fclose(f);
+    expect_load_failure(flow, "junk.pfc", "magic");
+
+    pf_flow *other = small_flow(3, 1);
+    expect_load_failure(other, "good.pfc", "flow");
+    expect_load_failure(flow, "missing.pfc", "cannot open");
+
+    free(buf);
+    pf_flow_destroy(other);
+    pf_trainer_destroy(t);
+    pf_flow_destroy(flow);
+    pf_target_destroy(target);
+    remove("good.pfc");
+    remove("flipped.pfc");
+    remove("short.pfc");
+    remove("junk.pfc");
+}
+
+/* An action that is NaN everywhere: every step is non-finite. */
+static int nan_action(void *user, int B, const double *x, double *S)
+{
+    (void)user;
+    (void)x;
+    for (int b = 0; b < B; b++)
+        S[b] = NAN;
+    return 0;
+}
+
+static int nan_force(void *user, int B, const double *x, double *F)
+{
+    (void)user;
+    for (int i = 0; i < 2 * B; i++)
+        F[i] = NAN * x[i];
+    return 0;
+}
+
+Test(trainer, non_finite_steps_are_skipped_and_training_stops_after_too_many_in_a_row)
+{
+    pf_target *target;
+    cr_assert_eq(pf_target_custom_create(2, nan_action, nan_force, NULL, &target), PF_OK);
+    pf_flow *flow = small_flow(2, 1);
+    size_t n = pf_flow_n_params(flow);
+    double *before = malloc(n * sizeof *before);
+    memcpy(before, pf_flow_params(flow), n * sizeof *before);
+    pf_train_options o = quick_options(100);
+    o.max_nonfinite = 5;
+    pf_trainer *t;
+    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK);
+    for (int k = 0; k < 4; k++)
+        cr_assert_eq(pf_trainer_step(t, NULL, NULL), PF_OK, "step %d: %s", k, pf_last_error());
+    cr_assert_eq(pf_trainer_step(t, NULL, NULL), PF_ERR_NUMERIC);
+    cr_assert_not_null(strstr(pf_last_error(), "non-finite"), "%s", pf_last_error());
+    cr_assert(memcmp(before, pf_flow_params(flow), n * sizeof *before) == 0,
+              "skipped steps must not change the parameters");
+    free(before);
+    pf_trainer_destroy(t);
+    pf_flow_destroy(flow);
+    pf_target_destroy(target);
+}
+
+/* Trains reverse `path` and returns the final reverse ESS on 4000 samples. */
+static double train_reverse_path(pf_target *target, pf_flow *flow, long steps, int batch,
+                                 double lr)
+{
+    pf_train_options o = quick_options(steps);
+    o.batch = batch;
+    o.lr = lr;
+    o.eval_samples = 4000;
+    o.eval_every = steps;
+    pf_trainer *t;
+    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_trainer_run(t, NULL, NULL), PF_OK, "%s", pf_last_error());
+    pf_metrics m;
+    cr_assert_eq(pf_trainer_evaluate(t, &m), PF_OK);
+    cr_log_info("reverse path, d = %d: ESS %.3f, KL %.4f, NLL %.4f after %ld steps (%.1f s)",
+                pf_flow_dim(flow), m.ess, m.kl, m.nll, steps, m.seconds);
+    pf_trainer_destroy(t);
+    return m.ess;
+}
+
+Test(trainer, reverse_path_training_on_the_2d_mixture_reaches_ess_0_9)
+{
+    pf_target *target;
+    cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
+    pf_flow *flow = small_flow(2, 7);
+    double ess = train_reverse_path(target, flow, 1500, 128, 5e-3);
+    cr_assert_geq(ess, 0.9, "reverse ESS %.3f < 0.9", ess);
+    pf_flow_destroy(flow);
+    pf_target_destroy(target);
+}
+
+Test(trainer, reverse_path_training_on_the_6d_mixture_reaches_ess_0_5)
+{
+    pf_target *target;
+    cr_assert_eq(pf_target_mgm_create(6, 1.0, 0.5, &target), PF_OK);
+    pf_realnvp_options o = pf_realnvp_options_default();
+    o.dim = 6;
+    o.n_layers = 6;
+    o.n_hidden = 2;
+    o.hidden[0] = o.hidden[1] = 32;
+    o.mask = PF_MASK_EVEN_ODD;
+    o.seed = 7;
+    pf_flow *flow;
+    cr_assert_eq(pf_flow_realnvp_create(&o, &flow), PF_OK);
+    double ess = train_reverse_path(target, flow, 2000, 256, 3e-3);
+    cr_assert_geq(ess, 0.5, "reverse ESS %.3f < 0.5", ess);
+    pf_flow_destroy(flow);
+    pf_target_destroy(target);
+}
