@@ -29,8 +29,9 @@ check-sanitize: deps
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
 
+# The quick start: a flow learns the 2-D Gaussian mixture with path gradients.
 demo: build
-	./$(BUILD)/pathflow demo --out runs/demo
+	./$(BUILD)/pathflow train configs/quickstart.cfg --out runs/demo
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -112,6 +112,11 @@ pf_status pf_trainer_run(pf_trainer *trainer, pf_train_callback callback, void *
 
 long pf_trainer_steps_done(const pf_trainer *trainer);
 
+/* Called after every step with the steps done and that step's loss (NaN if
+ * it was skipped); for progress displays. NULL removes it. */
+typedef void (*pf_train_progress)(void *user, long step, double loss);
+void pf_trainer_set_progress(pf_trainer *trainer, pf_train_progress progress, void *user);
+
 /* ---- checkpoints -------------------------------------------------------------------
  * Binary, little-endian: "PFCKPT\0\1", u32 version, u32 header bytes, then
  * the flow description, n_params, step, Adam t, θ, Adam m, Adam v, and a

@@ -9,6 +9,6 @@ int pf_cli_exit_code(pf_status status);
 /* Prints "pathflow: <message>" for a failed status and returns its exit code. */
 int pf_cli_report(pf_status status);
 
-int pf_cli_demo(int argc, char **argv);
+int pf_cli_train(int argc, char **argv);
 
 #endif

@@ -11,8 +11,9 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: pathflow <command> [options]\n"
                  "commands:\n"
-                 "  demo [--out DIR] [--seed N]   exact samples of the 2-D Gaussian mixture,\n"
-                 "                                written as .npy, with moments against exact ones\n"
+                 "  train CONFIG [--set key=value ...] [--out DIR]\n"
+                 "                                train a flow as the config describes; writes\n"
+                 "                                config.cfg, metrics.csv, checkpoint.pfc, samples\n"
                  "  --version                     print the library version\n");
 }
 
@@ -30,8 +31,8 @@ int main(int argc, char **argv)
         printf("pathflow %s\n", pf_version());
         return 0;
     }
-    if (strcmp(argv[1], "demo") == 0)
-        return pf_cli_demo(argc - 1, argv + 1);
+    if (strcmp(argv[1], "train") == 0)
+        return pf_cli_train(argc - 1, argv + 1);
     fprintf(stderr, "pathflow: unknown command '%s' (try pathflow --help)\n", argv[1]);
     return 2;
 }

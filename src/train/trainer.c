@@ -150,6 +150,12 @@ void pf_trainer_destroy(pf_trainer *t)
 
 long pf_trainer_steps_done(const pf_trainer *t) { return t->step; }
 
+void pf_trainer_set_progress(pf_trainer *t, pf_train_progress progress, void *user)
+{
+    t->progress = progress;
+    t->progress_user = user;
+}
+
 /* The batch of this step: base samples (reverse) or target data (forward).
  * Returns the batch size used (all the data when it is smaller than batch). */
 static pf_status prepare_input(pf_trainer *t, int *B)
@@ -278,7 +284,10 @@ pf_status pf_trainer_run(pf_trainer *t, pf_train_callback callback, void *user)
 {
     const pf_train_options *o = &t->options;
     while (t->step < o->steps) {
-        PF_TRY(pf_trainer_step(t, NULL, NULL));
+        double loss;
+        PF_TRY(pf_trainer_step(t, &loss, NULL));
+        if (t->progress)
+            t->progress(t->progress_user, t->step, loss);
         if (t->step % o->eval_every != 0 && t->step != o->steps)
             continue;
         pf_metrics m;

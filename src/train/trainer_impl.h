@@ -33,6 +33,8 @@ struct pf_trainer {
     double loss_sum, grad_norm_sum;
     long rows_steps; /* steps accumulated since the last metrics row */
     double start_time;
+    pf_train_progress progress;
+    void *progress_user;
 };
 
 #endif

@@ -1,0 +1,179 @@
+/* Building an experiment's objects from its validated configuration. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/npy.h"
+#include "experiment/experiment_impl.h"
+
+/* Stream of the fixed training set drawn from an exact sampler. */
+#define STREAM_TRAINING_SET (4ULL << 40)
+
+static double float_elem(const config_setting_t *array, int i)
+{
+    const config_setting_t *s = config_setting_get_elem(array, i);
+    return config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
+                                                       : (double)config_setting_get_int(s);
+}
+
+static pf_status build_gmm(pf_experiment *e)
+{
+    const int d = (int)pf_config_int(e, "target.dim");
+    const config_setting_t *w = pf_config_setting(e, "target.weights");
+    const int C = config_setting_length(w);
+    double *weights = malloc((size_t)C * sizeof *weights);
+    double *means = malloc((size_t)C * d * sizeof *means);
+    double *covs = malloc((size_t)C * d * d * sizeof *covs);
+    pf_status st = (weights && means && covs) ? PF_OK : pf_fail(PF_ERR_NOMEM, "gmm: no memory");
+    if (st == PF_OK) {
+        for (int c = 0; c < C; c++)
+            weights[c] = float_elem(w, c);
+        for (int c = 0; c < C; c++) { /* elements may be written as integers */
+            const config_setting_t *m = config_setting_get_elem(pf_config_setting(e, "target.means"), c);
+            const config_setting_t *s = config_setting_get_elem(pf_config_setting(e, "target.covariances"), c);
+            for (int i = 0; i < d; i++)
+                means[(size_t)c * d + i] = float_elem(m, i);
+            for (int i = 0; i < d * d; i++)
+                covs[(size_t)c * d * d + i] = float_elem(s, i);
+        }
+        st = pf_target_gmm_create(d, C, weights, means, covs, &e->target);
+        if (st != PF_OK)
+            st = pf_config_fail(e, pf_config_setting(e, "target.covariances"), "%s",
+                                pf_last_error());
+    }
+    free(weights);
+    free(means);
+    free(covs);
+    return st;
+}
+
+static pf_status build_target(pf_experiment *e)
+{
+    const char *kind = pf_config_string(e, "target.kind");
+    if (strcmp(kind, "gmm") == 0)
+        return build_gmm(e);
+    if (strcmp(kind, "mgm") == 0)
+        return pf_target_mgm_create((int)pf_config_int(e, "target.dim"),
+                                    pf_config_float(e, "target.loc"),
+                                    pf_config_float(e, "target.scale"), &e->target);
+    const config_setting_t *lat = pf_config_setting(e, "target.lattice");
+    int L0 = config_setting_get_int_elem(lat, 0), L1 = config_setting_get_int_elem(lat, 1);
+    if (strcmp(kind, "u1") == 0)
+        return pf_target_u1_create(L0, L1, pf_config_float(e, "target.beta"), &e->target);
+    if (strcmp(pf_config_string(e, "target.form"), "mass") == 0)
+        return pf_target_phi4_mass_create(L0, L1, pf_config_float(e, "target.m2"),
+                                          pf_config_float(e, "target.lambda"), &e->target);
+    return pf_target_phi4_create(L0, L1, pf_config_float(e, "target.kappa"),
+                                 pf_config_float(e, "target.lambda"), &e->target);
+}
+
+static pf_status build_flow(pf_experiment *e)
+{
+    pf_realnvp_options o = pf_realnvp_options_default();
+    o.dim = pf_target_dim(e->target);
+    o.n_layers = (int)pf_config_int(e, "flow.layers");
+    const config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
+    o.n_hidden = config_setting_length(hidden);
+    for (int i = 0; i < o.n_hidden; i++)
+        o.hidden[i] = config_setting_get_int_elem(hidden, i);
+    o.activation = pf_config_string(e, "flow.activation");
+    const char *mask = pf_config_string(e, "flow.mask");
+    o.mask = strcmp(mask, "halves") == 0 ? PF_MASK_HALVES
+             : strcmp(mask, "even_odd") == 0 ? PF_MASK_EVEN_ODD : PF_MASK_CHECKERBOARD;
+    int shape[4];
+    if (pf_target_shape(e->target, shape) == 2) {
+        o.lattice[0] = shape[0];
+        o.lattice[1] = shape[1];
+    }
+    o.zero_init = pf_config_bool(e, "flow.zero_init");
+    o.init_scale = pf_config_float(e, "flow.init_scale");
+    o.seed = (unsigned long long)pf_config_int(e, "experiment.seed");
+    return pf_flow_realnvp_create(&o, &e->flow);
+}
+
+/* Rows of an .npy file as samples of the target: shape (N, ...) with the
+ * product of the trailing extents equal to the target's dimension. */
+static pf_status load_samples(pf_experiment *e, const char *key, double **data, int *n)
+{
+    const char *path = pf_config_string(e, key);
+    int ndim;
+    size_t shape[PF_NPY_MAX_DIMS];
+    PF_TRY(pf_npy_read(path, &ndim, shape, data));
+    size_t per_row = 1;
+    for (int i = 1; i < ndim; i++)
+        per_row *= shape[i];
+    if (ndim < 2 || per_row != (size_t)pf_target_dim(e->target) || shape[0] < 1 ||
+        shape[0] > 1000000000) {
+        free(*data);
+        *data = NULL;
+        return pf_config_fail(e, pf_config_setting(e, key),
+                              "%s: shape: expected (N, %d) samples of the target, got %d "
+                              "dimensions with %zu values per row",
+                              path, pf_target_dim(e->target), ndim, per_row);
+    }
+    *n = (int)shape[0];
+    return PF_OK;
+}
+
+/* Forward-KL training data and held-out samples into the trainer options. */
+static pf_status build_data(pf_experiment *e, pf_train_options *o)
+{
+    o->n_holdout = (int)pf_config_int(e, "data.n_holdout");
+    if (pf_config_string(e, "data.holdout_file")[0] != '\0') {
+        PF_TRY(load_samples(e, "data.holdout_file", &e->holdout, &o->n_holdout));
+        o->holdout = e->holdout;
+    }
+    if (o->objective != PF_OBJECTIVE_FORWARD)
+        return PF_OK;
+    if (strcmp(pf_config_string(e, "data.source"), "file") == 0) {
+        PF_TRY(load_samples(e, "data.file", &e->data, &o->n_data));
+        o->data = e->data;
+        return PF_OK;
+    }
+    int n = (int)pf_config_int(e, "data.n_train");
+    if (n == 0)
+        return PF_OK; /* fresh exact samples every step */
+    e->data = malloc((size_t)n * pf_target_dim(e->target) * sizeof *e->data);
+    if (!e->data)
+        return pf_fail(PF_ERR_NOMEM, "cannot allocate %d training samples", n);
+    pf_rng rng = pf_rng_make(o->seed, STREAM_TRAINING_SET);
+    PF_TRY(pf_target_sample(e->target, &rng, n, e->data));
+    o->data = e->data;
+    o->n_data = n;
+    return PF_OK;
+}
+
+static void build_options(pf_experiment *e, pf_train_options *o)
+{
+    *o = pf_train_options_default();
+    pf_objective_from_name(pf_config_string(e, "training.objective"), &o->objective);
+    pf_estimator_kind_from_name(o->objective, pf_config_string(e, "training.estimator"),
+                                &o->estimator);
+    pf_schedule_from_name(pf_config_string(e, "training.schedule"), &o->schedule);
+    o->batch = (int)pf_config_int(e, "training.batch");
+    o->steps = pf_config_int(e, "training.steps");
+    o->lr = pf_config_float(e, "training.lr");
+    o->min_lr = pf_config_float(e, "training.min_lr");
+    o->warmup = pf_config_int(e, "training.warmup");
+    o->beta1 = pf_config_float(e, "training.beta1");
+    o->beta2 = pf_config_float(e, "training.beta2");
+    o->eps = pf_config_float(e, "training.eps");
+    o->clip_norm = pf_config_float(e, "training.clip_norm");
+    o->max_nonfinite = (int)pf_config_int(e, "training.max_nonfinite");
+    o->seed = (unsigned long long)pf_config_int(e, "experiment.seed");
+    o->eval_every = pf_config_int(e, "eval.every");
+    o->eval_samples = (int)pf_config_int(e, "eval.samples");
+}
+
+pf_status pf_experiment_build(pf_experiment *e)
+{
+    if (e->built)
+        return PF_OK;
+    build_options(e, &e->options);
+    PF_TRY(build_target(e));
+    PF_TRY(build_flow(e));
+    PF_TRY(build_data(e, &e->options));
+    e->built = 1;
+    return PF_OK;
+}

@@ -1,0 +1,42 @@
+/* Internal: the experiment object and the validated specification. */
+#ifndef PF_EXPERIMENT_EXPERIMENT_IMPL_H
+#define PF_EXPERIMENT_EXPERIMENT_IMPL_H
+
+#include <libconfig.h>
+
+#include <pathflow/experiment.h>
+
+struct pf_experiment {
+    config_t config;        /* the resolved configuration tree */
+    char path[4096];        /* the file it came from */
+    char name[256];
+    char out_dir[4352];
+    char **overrides;       /* the --set strings, to name them in messages */
+    int n_overrides;
+    /* built by pf_experiment_build */
+    int built;
+    pf_target *target;
+    pf_flow *flow;
+    pf_train_options options;
+    double *data, *holdout; /* owned training / held-out samples (or NULL) */
+};
+
+/* Reads, applies overrides, checks names/types, fills defaults, checks ranges. */
+pf_status pf_config_load(pf_experiment *e, const char *path, const char *const *overrides,
+                         int n_overrides);
+
+/* "FILE:LINE" or "--set key=value" for a setting: where a value came from. */
+void pf_config_where(const pf_experiment *e, const config_setting_t *s, char *buf, size_t size);
+
+/* Fails with PF_ERR_CONFIG: "<where>: key 'section.key': <message>". */
+pf_status pf_config_fail(const pf_experiment *e, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Typed getters of validated keys ("training.batch"); the key must exist. */
+long pf_config_int(const pf_experiment *e, const char *path);
+double pf_config_float(const pf_experiment *e, const char *path);
+int pf_config_bool(const pf_experiment *e, const char *path);
+const char *pf_config_string(const pf_experiment *e, const char *path);
+config_setting_t *pf_config_setting(const pf_experiment *e, const char *path);
+
+#endif

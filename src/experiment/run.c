@@ -1,0 +1,208 @@
+/* Running an experiment: the run directory (config.cfg, metrics.csv,
+ * checkpoint.pfc, samples.npy, log_weights.npy) and progress display. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/npy.h"
+#include "experiment/experiment_impl.h"
+
+#define STREAM_FINAL_SAMPLES (5ULL << 40)
+
+typedef struct run_state {
+    pf_experiment *e;
+    pf_trainer *trainer;
+    FILE *csv, *log;
+    int tty;
+    char checkpoint[4400];
+    double last_draw, last_loss;
+    pf_metrics last;
+    pf_status failure; /* a failure inside the callback (checkpoint write) */
+} run_state;
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+pf_status pf_make_directories(const char *path);
+
+pf_status pf_make_directories(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return pf_fail(PF_ERR_ARG, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return pf_fail(PF_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    return PF_OK;
+}
+
+/* A CSV cell: the number, or empty when it does not apply (NaN). */
+static void cell(FILE *f, double v, const char *sep)
+{
+    if (isnan(v))
+        fprintf(f, "%s", sep);
+    else
+        fprintf(f, "%.9g%s", v, sep);
+}
+
+static void draw_bar(run_state *r, long step, int final)
+{
+    const long total = r->e->options.steps;
+    const double elapsed = wall_seconds() - r->last_draw;
+    if (!final && elapsed < 0.1)
+        return;
+    r->last_draw = wall_seconds();
+    const int width = 30;
+    int filled = total > 0 ? (int)(width * step / total) : width;
+    double secs = r->last.seconds > 0 ? r->last.seconds : 0;
+    fprintf(r->log, "\r[");
+    for (int i = 0; i < width; i++)
+        fputc(i < filled ? '#' : '.', r->log);
+    fprintf(r->log, "] %ld/%ld  loss %.4g  ess %.3f  %.0fs", step, total, r->last_loss,
+            r->last.ess, secs);
+    if (final)
+        fputc('\n', r->log);
+    fflush(r->log);
+}
+
+static void on_step(void *user, long step, double loss)
+{
+    run_state *r = user;
+    if (!isnan(loss))
+        r->last_loss = loss;
+    if (r->log && r->tty)
+        draw_bar(r, step, 0);
+}
+
+/* A metrics row: CSV, a log line or the bar, and a checkpoint. */
+static int on_metrics(void *user, const pf_metrics *m)
+{
+    run_state *r = user;
+    r->last = *m;
+    fprintf(r->csv, "%ld,", m->step);
+    cell(r->csv, m->loss, ",");
+    cell(r->csv, m->grad_norm, ",");
+    cell(r->csv, m->ess, ",");
+    cell(r->csv, m->nll, ",");
+    cell(r->csv, m->kl, ",");
+    cell(r->csv, m->seconds, "\n");
+    fflush(r->csv);
+    if (r->log && !r->tty)
+        fprintf(r->log, "step %ld/%ld  loss %.6g  grad_norm %.4g  ess %.4f  nll %.6g  kl %.6g  "
+                        "%.1f s\n", m->step, r->e->options.steps, m->loss, m->grad_norm, m->ess,
+                m->nll, m->kl, m->seconds);
+    r->failure = pf_trainer_save(r->trainer, r->checkpoint);
+    return r->failure != PF_OK;
+}
+
+/* eval.samples flow samples and their log weights, as .npy files. */
+static pf_status write_samples(pf_experiment *e, const char *dir)
+{
+    const int N = e->options.eval_samples, d = pf_flow_dim(e->flow);
+    const int chunk = e->options.batch;
+    double *z = malloc((size_t)N * d * sizeof *z), *x = malloc((size_t)N * d * sizeof *x);
+    double *ldj = malloc((size_t)N * sizeof *ldj), *lq0 = malloc((size_t)N * sizeof *lq0);
+    double *S = malloc((size_t)N * sizeof *S);
+    pf_status st = (z && x && ldj && lq0 && S) ? PF_OK : pf_fail(PF_ERR_NOMEM, "samples: no memory");
+    pf_rng rng = pf_rng_make(e->options.seed, STREAM_FINAL_SAMPLES);
+    for (int off = 0; st == PF_OK && off < N; off += chunk) {
+        int n = N - off < chunk ? N - off : chunk;
+        size_t o = (size_t)off * d;
+        pf_flow_sample_base(e->flow, &rng, n, z + o);
+        st = pf_flow_forward(e->flow, n, z + o, x + o, ldj + off, NULL, NULL);
+        if (st == PF_OK)
+            st = pf_target_action(e->target, n, x + o, S + off);
+        pf_flow_base_log_prob(e->flow, n, z + o, lq0 + off, NULL);
+    }
+    for (int i = 0; st == PF_OK && i < N; i++)
+        S[i] = -S[i] - (lq0[i] - ldj[i]); /* log w = −S − log q */
+    char path[4400];
+    size_t shape[2] = {(size_t)N, (size_t)d};
+    snprintf(path, sizeof path, "%s/samples.npy", dir);
+    if (st == PF_OK)
+        st = pf_npy_write(path, 2, shape, x);
+    snprintf(path, sizeof path, "%s/log_weights.npy", dir);
+    if (st == PF_OK)
+        st = pf_npy_write(path, 1, shape, S);
+    free(z);
+    free(x);
+    free(ldj);
+    free(lq0);
+    free(S);
+    return st;
+}
+
+static pf_status train(run_state *r, const char *dir)
+{
+    pf_experiment *e = r->e;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    r->csv = fopen(path, "w");
+    if (!r->csv)
+        return pf_fail(PF_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
+    fprintf(r->csv, "step,loss,grad_norm,ess,nll,kl,seconds\n");
+    snprintf(r->checkpoint, sizeof r->checkpoint, "%s/checkpoint.pfc", dir);
+    pf_status st = pf_trainer_create(e->flow, e->target, &e->options, &r->trainer);
+    if (st == PF_OK) {
+        pf_trainer_set_progress(r->trainer, on_step, r);
+        st = pf_trainer_run(r->trainer, on_metrics, r);
+        if (st == PF_OK && r->failure != PF_OK)
+            st = r->failure;
+        if (st == PF_OK)
+            st = pf_trainer_save(r->trainer, r->checkpoint);
+    }
+    if (r->log && r->tty)
+        draw_bar(r, r->trainer ? pf_trainer_steps_done(r->trainer) : 0, 1);
+    pf_trainer_destroy(r->trainer);
+    if (fclose(r->csv) != 0 && st == PF_OK)
+        st = pf_fail(PF_ERR_IO, "%s: write failed", path);
+    return st;
+}
+
+pf_status pf_experiment_run(pf_experiment *e, const char *out_dir, FILE *log, pf_metrics *last)
+{
+    const char *dir = out_dir ? out_dir : pf_experiment_default_out_dir(e);
+    PF_TRY(pf_experiment_build(e));
+    PF_TRY(pf_make_directories(dir));
+    char path[4400];
+    snprintf(path, sizeof path, "%s/config.cfg", dir);
+    PF_TRY(pf_experiment_write_config(e, path));
+    run_state r;
+    memset(&r, 0, sizeof r);
+    r.e = e;
+    r.log = log;
+    r.tty = log && isatty(fileno(log));
+    r.last.ess = NAN;
+    r.last_loss = NAN;
+    r.last_draw = wall_seconds() - 1;
+    if (log)
+        fprintf(log, "pathflow: training %s (%s %s, %ld steps, batch %d) into %s\n",
+                e->name, pf_objective_name(e->options.objective),
+                pf_estimator_kind_name(e->options.estimator), e->options.steps, e->options.batch,
+                dir);
+    PF_TRY(train(&r, dir));
+    PF_TRY(write_samples(e, dir));
+    if (last)
+        *last = r.last;
+    if (log)
+        fprintf(log, "pathflow: results in %s (metrics.csv, checkpoint.pfc, samples.npy)\n", dir);
+    return PF_OK;
+}

@@ -1,0 +1,249 @@
+/* Range and consistency checks of a configuration whose names and types are
+ * already right (config.c): required keys, ranges, names of kinds, and keys
+ * that do not apply to the chosen target kind. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <pathflow/estimator.h>
+
+#include "core/error.h"
+#include "experiment/experiment_impl.h"
+#include "experiment/schema.h"
+#include "nn/mlp.h"
+
+pf_status pf_config_validate(pf_experiment *e);
+
+/* A required key: missing → named at its section (or the file). */
+static pf_status need(pf_experiment *e, const char *section, const char *key, const char *why)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s.%s", section, key);
+    if (pf_config_setting(e, path))
+        return PF_OK;
+    config_setting_t *group = pf_config_setting(e, section);
+    if (group && config_setting_source_file(group))
+        return pf_fail(PF_ERR_CONFIG, "%s:%u: section '%s': missing key '%s'%s",
+                       config_setting_source_file(group), config_setting_source_line(group),
+                       section, key, why);
+    return pf_fail(PF_ERR_CONFIG, "%s: missing key '%s'%s", e->path, path, why);
+}
+
+static pf_status at_least(pf_experiment *e, const char *path, long min)
+{
+    long v = pf_config_int(e, path);
+    if (v < min)
+        return pf_config_fail(e, pf_config_setting(e, path), "must be ≥ %ld, got %ld", min, v);
+    return PF_OK;
+}
+
+/* lo ≤ v (or lo < v if open) and v < hi. */
+static pf_status in_range(pf_experiment *e, const char *path, double lo, int open, double hi)
+{
+    double v = pf_config_float(e, path);
+    if (!isfinite(v) || (open ? !(v > lo) : !(v >= lo)) || !(v < hi))
+        return pf_config_fail(e, pf_config_setting(e, path), "must be in %s%g, %g), got %g",
+                              open ? "(" : "[", lo, hi, v);
+    return PF_OK;
+}
+
+static pf_status one_of(pf_experiment *e, const char *path, const char *const *names, int n,
+                        int *index)
+{
+    const char *v = pf_config_string(e, path);
+    char list[256] = "";
+    for (int i = 0; i < n; i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *index = i;
+            return PF_OK;
+        }
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    }
+    return pf_config_fail(e, pf_config_setting(e, path), "'%s' unknown (valid: %s)", v, list);
+}
+
+/* Target keys given for a kind they do not apply to are mistakes. */
+static pf_status check_target_keys(pf_experiment *e, const char *kind)
+{
+    config_setting_t *group = pf_config_setting(e, "target");
+    for (int i = 0; i < config_setting_length(group); i++) {
+        config_setting_t *s = config_setting_get_elem(group, i);
+        for (int k = 0; k < PF_SCHEMA_SIZE; k++) {
+            const key_spec *spec = &PF_SCHEMA[k];
+            if (strcmp(spec->section, "target") || strcmp(spec->key, config_setting_name(s)))
+                continue;
+            if (spec->kinds && !strstr(spec->kinds, kind))
+                return pf_config_fail(e, s, "does not apply to target kind '%s'", kind);
+        }
+    }
+    return PF_OK;
+}
+
+static pf_status check_lattice(pf_experiment *e)
+{
+    config_setting_t *s = pf_config_setting(e, "target.lattice");
+    if (config_setting_length(s) != 2)
+        return pf_config_fail(e, s, "expected [L0, L1], got %d entries", config_setting_length(s));
+    for (int i = 0; i < 2; i++) {
+        int L = config_setting_get_int_elem(s, i);
+        if (L < 2 || L > 4096)
+            return pf_config_fail(e, s, "extent %d outside [2, 4096]", L);
+    }
+    return PF_OK;
+}
+
+/* weights (C), means (C arrays of d), covariances (C arrays of d·d). */
+static pf_status check_gmm(pf_experiment *e)
+{
+    PF_TRY(need(e, "target", "weights", " (required for kind 'gmm')"));
+    PF_TRY(need(e, "target", "means", " (required for kind 'gmm')"));
+    PF_TRY(need(e, "target", "covariances", " (required for kind 'gmm')"));
+    const long d = pf_config_int(e, "target.dim");
+    config_setting_t *w = pf_config_setting(e, "target.weights");
+    config_setting_t *m = pf_config_setting(e, "target.means");
+    config_setting_t *c = pf_config_setting(e, "target.covariances");
+    const int C = config_setting_length(w);
+    if (C < 1)
+        return pf_config_fail(e, w, "needs at least one component");
+    if (config_setting_length(m) != C || config_setting_length(c) != C)
+        return pf_config_fail(e, m, "weights, means and covariances must have %d entries each", C);
+    for (int i = 0; i < C; i++) {
+        if (config_setting_length(config_setting_get_elem(m, i)) != d)
+            return pf_config_fail(e, m, "mean %d has %d entries, dim is %ld", i,
+                                  config_setting_length(config_setting_get_elem(m, i)), d);
+        if (config_setting_length(config_setting_get_elem(c, i)) != d * d)
+            return pf_config_fail(e, c, "covariance %d has %d entries, expected dim² = %ld", i,
+                                  config_setting_length(config_setting_get_elem(c, i)), d * d);
+    }
+    return PF_OK;
+}
+
+static pf_status check_target(pf_experiment *e)
+{
+    static const char *const kinds[] = {"gmm", "mgm", "phi4", "u1"};
+    int k;
+    PF_TRY(need(e, "target", "kind", " (gmm, mgm, phi4 or u1)"));
+    PF_TRY(one_of(e, "target.kind", kinds, 4, &k));
+    PF_TRY(check_target_keys(e, kinds[k]));
+    const char *why[] = {" (required for kind 'gmm')", " (required for kind 'mgm')",
+                         " (required for kind 'phi4')", " (required for kind 'u1')"};
+    if (k <= 1) {
+        PF_TRY(need(e, "target", "dim", why[k]));
+        PF_TRY(at_least(e, "target.dim", 1));
+        if (pf_config_int(e, "target.dim") > (k == 0 ? 64 : 100000))
+            return pf_config_fail(e, pf_config_setting(e, "target.dim"), "must be ≤ %d",
+                                  k == 0 ? 64 : 100000);
+    } else {
+        PF_TRY(need(e, "target", "lattice", why[k]));
+        PF_TRY(check_lattice(e));
+    }
+    if (k == 0)
+        return check_gmm(e);
+    if (k == 1)
+        return in_range(e, "target.scale", 0, 1, INFINITY);
+    if (k == 3) {
+        PF_TRY(need(e, "target", "beta", why[3]));
+        return in_range(e, "target.beta", -INFINITY, 0, INFINITY);
+    }
+    static const char *const forms[] = {"hopping", "mass"};
+    int form;
+    PF_TRY(one_of(e, "target.form", forms, 2, &form));
+    PF_TRY(need(e, "target", "lambda", why[2]));
+    PF_TRY(in_range(e, "target.lambda", 0, 0, INFINITY));
+    const char *other = form == 0 ? "target.m2" : "target.kappa";
+    if (pf_config_setting(e, other))
+        return pf_config_fail(e, pf_config_setting(e, other), "does not apply to form '%s'",
+                              forms[form]);
+    PF_TRY(need(e, "target", form == 0 ? "kappa" : "m2",
+                form == 0 ? " (required for form 'hopping')" : " (required for form 'mass')"));
+    return form == 0 ? in_range(e, "target.kappa", -INFINITY, 0, INFINITY)
+                     : in_range(e, "target.m2", -4, 1, INFINITY);
+}
+
+static pf_status check_flow(pf_experiment *e)
+{
+    static const char *const kinds[] = {"realnvp"};
+    static const char *const masks[] = {"halves", "even_odd", "checkerboard"};
+    int k;
+    PF_TRY(one_of(e, "flow.kind", kinds, 1, &k));
+    PF_TRY(at_least(e, "flow.layers", 1));
+    config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
+    if (config_setting_length(hidden) > 16)
+        return pf_config_fail(e, hidden, "at most 16 hidden layers, got %d",
+                              config_setting_length(hidden));
+    for (int i = 0; i < config_setting_length(hidden); i++)
+        if (config_setting_get_int_elem(hidden, i) < 1)
+            return pf_config_fail(e, hidden, "widths must be ≥ 1, entry %d is %d", i,
+                                  config_setting_get_int_elem(hidden, i));
+    pf_activation act;
+    if (pf_activation_from_name(pf_config_string(e, "flow.activation"), &act) != PF_OK)
+        return pf_config_fail(e, pf_config_setting(e, "flow.activation"), "%s", pf_last_error());
+    PF_TRY(one_of(e, "flow.mask", masks, 3, &k));
+    if (k == 2 && strcmp(pf_config_string(e, "target.kind"), "phi4") != 0)
+        return pf_config_fail(e, pf_config_setting(e, "flow.mask"),
+                              "checkerboard needs a lattice target (phi4)");
+    long dim = pf_config_setting(e, "target.dim") ? pf_config_int(e, "target.dim") : 4;
+    if (dim < 2)
+        return pf_config_fail(e, pf_config_setting(e, "target.dim"),
+                              "a coupling flow needs dim ≥ 2");
+    return in_range(e, "flow.init_scale", 0, 0, INFINITY);
+}
+
+static pf_status check_training(pf_experiment *e)
+{
+    PF_TRY(need(e, "training", "objective", " (reverse or forward)"));
+    PF_TRY(need(e, "training", "estimator", " (total, ml, path or path-dropin)"));
+    pf_objective objective;
+    pf_estimator_kind kind;
+    if (pf_objective_from_name(pf_config_string(e, "training.objective"), &objective) != PF_OK)
+        return pf_config_fail(e, pf_config_setting(e, "training.objective"), "%s",
+                              pf_last_error());
+    if (pf_estimator_kind_from_name(objective, pf_config_string(e, "training.estimator"),
+                                    &kind) != PF_OK)
+        return pf_config_fail(e, pf_config_setting(e, "training.estimator"), "%s",
+                              pf_last_error());
+    PF_TRY(at_least(e, "training.batch", 1));
+    PF_TRY(at_least(e, "training.steps", 0));
+    PF_TRY(at_least(e, "training.warmup", 0));
+    PF_TRY(at_least(e, "training.max_nonfinite", 1));
+    PF_TRY(in_range(e, "training.lr", 0, 1, INFINITY));
+    PF_TRY(in_range(e, "training.min_lr", 0, 0, INFINITY));
+    PF_TRY(in_range(e, "training.beta1", 0, 0, 1));
+    PF_TRY(in_range(e, "training.beta2", 0, 0, 1));
+    PF_TRY(in_range(e, "training.eps", 0, 1, INFINITY));
+    PF_TRY(in_range(e, "training.clip_norm", 0, 0, INFINITY));
+    static const char *const schedules[] = {"constant", "cosine"};
+    int s;
+    return one_of(e, "training.schedule", schedules, 2, &s);
+}
+
+static pf_status check_data_and_eval(pf_experiment *e)
+{
+    static const char *const sources[] = {"exact", "file"};
+    int source;
+    PF_TRY(one_of(e, "data.source", sources, 2, &source));
+    PF_TRY(at_least(e, "data.n_train", 0));
+    PF_TRY(at_least(e, "data.n_holdout", 0));
+    PF_TRY(at_least(e, "eval.every", 1));
+    PF_TRY(at_least(e, "eval.samples", 1));
+    const char *kind = pf_config_string(e, "target.kind");
+    int has_sampler = strcmp(kind, "gmm") == 0 || strcmp(kind, "mgm") == 0;
+    int forward = strcmp(pf_config_string(e, "training.objective"), "forward") == 0;
+    if (source == 1 && pf_config_string(e, "data.file")[0] == '\0')
+        return pf_config_fail(e, pf_config_setting(e, "data.file"),
+                              "data.source is \"file\" but no file is given");
+    if (forward && source == 0 && !has_sampler)
+        return pf_config_fail(e, pf_config_setting(e, "data.source"),
+                              "forward KL needs target samples: the %s target has no exact "
+                              "sampler, give data.source = \"file\" and data.file", kind);
+    return PF_OK;
+}
+
+pf_status pf_config_validate(pf_experiment *e)
+{
+    PF_TRY(check_target(e));
+    PF_TRY(check_flow(e));
+    PF_TRY(check_training(e));
+    PF_TRY(check_data_and_eval(e));
+    return at_least(e, "experiment.seed", 0);
+}

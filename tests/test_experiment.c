@@ -1,0 +1,254 @@
+/* Tests for src/experiment: refusal of bad configurations with file, line
+ * and key; defaults and --set overrides; every shipped config validates; an
+ * end-to-end run writes the documented run directory; the CLI exit codes. */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <pathflow/experiment.h>
+
+#include "core/npy.h"
+
+static const char *GOOD =
+    "experiment: { name = \"t\"; seed = 2; }\n"             /* line 1 */
+    "target: { kind = \"mgm\"; dim = 2; }\n"                 /* line 2 */
+    "flow: { layers = 2; hidden = [8]; }\n"                  /* line 3 */
+    "training: {\n"                                          /* line 4 */
+    "  objective = \"reverse\";\n"                           /* line 5 */
+    "  estimator = \"path\";\n"                              /* line 6 */
+    "  batch = 32;\n"                                        /* line 7 */
+    "  steps = 50;\n"                                        /* line 8 */
+    "};\n"
+    "eval: { every = 25; samples = 100; }\n";
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* GOOD with line `line` (1-based) replaced by `replacement`. */
+static void write_variant(const char *path, int line, const char *replacement)
+{
+    char buf[2048] = "";
+    const char *p = GOOD;
+    for (int l = 1; *p; l++) {
+        const char *end = strchr(p, '\n');
+        size_t n = (size_t)(end - p) + 1;
+        if (l == line)
+            strcat(buf, replacement);
+        else
+            strncat(buf, p, n);
+        p += n;
+    }
+    write_file(path, buf);
+}
+
+static void expect_refused(const char *path, const char *const *overrides, int n,
+                           const char *needle1, const char *needle2)
+{
+    pf_experiment *e = NULL;
+    pf_status s = pf_experiment_load(path, overrides, n, &e);
+    cr_assert_eq(s, PF_ERR_CONFIG, "status %d for %s: %s", s, path, pf_last_error());
+    cr_assert_null(e);
+    cr_assert_not_null(strstr(pf_last_error(), needle1), "'%s' lacks '%s'", pf_last_error(), needle1);
+    cr_assert_not_null(strstr(pf_last_error(), needle2), "'%s' lacks '%s'", pf_last_error(), needle2);
+}
+
+Test(experiment, misspelled_keys_wrong_types_and_negative_batches_name_file_line_and_key)
+{
+    write_variant("bad1.cfg", 7, "  batchsize = 32;\n");
+    expect_refused("bad1.cfg", NULL, 0, "bad1.cfg:7: key 'training.batchsize'", "did you mean 'batch'");
+    write_variant("bad2.cfg", 7, "  batch = \"many\";\n");
+    expect_refused("bad2.cfg", NULL, 0, "bad2.cfg:7: key 'training.batch'", "expected an integer");
+    write_variant("bad3.cfg", 7, "  batch = -5;\n");
+    expect_refused("bad3.cfg", NULL, 0, "bad3.cfg:7: key 'training.batch'", "must be ≥ 1, got -5");
+    write_variant("bad4.cfg", 4, "trainig: {\n");
+    expect_refused("bad4.cfg", NULL, 0, "bad4.cfg:4", "did you mean 'training'");
+    write_variant("bad5.cfg", 6, "  estimator = \"ml\";\n");
+    expect_refused("bad5.cfg", NULL, 0, "bad5.cfg:6: key 'training.estimator'", "total, path, path-dropin");
+    write_variant("bad6.cfg", 2, "target: { kind = \"mgm\"; dim = 2; kappa = 0.3; }\n");
+    expect_refused("bad6.cfg", NULL, 0, "bad6.cfg:2: key 'target.kappa'", "does not apply");
+    write_variant("bad7.cfg", 7, "  batch == 32;\n");
+    expect_refused("bad7.cfg", NULL, 0, "bad7.cfg:7", "syntax error");
+    write_variant("bad8.cfg", 5, "\n");
+    expect_refused("bad8.cfg", NULL, 0, "bad8.cfg:4: section 'training'", "missing key 'objective'");
+    write_variant("bad9.cfg", 2, "target: { kind = \"phi4\"; lattice = [8, 8]; kappa = 0.3; lambda = 0.02; }\n");
+    const char *forward[] = {"training.objective=forward", "training.estimator=ml"};
+    expect_refused("bad9.cfg", forward, 2, "key 'data.source'", "no exact sampler");
+    for (int i = 1; i <= 9; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "bad%d.cfg", i);
+        remove(name);
+    }
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("no-such.cfg", NULL, 0, &e), PF_ERR_IO);
+    cr_assert_not_null(strstr(pf_last_error(), "no-such.cfg"), "%s", pf_last_error());
+}
+
+Test(experiment, defaults_are_filled_in_and_overrides_replace_values_of_every_type)
+{
+    write_file("good.cfg", GOOD);
+    const char *overrides[] = {"training.lr=0.02", "training.steps=7", "flow.zero_init=false",
+                               "training.estimator=path-dropin", "flow.hidden=[4, 5]",
+                               "experiment.name=\"renamed\""};
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("good.cfg", overrides, 6, &e), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_build(e), PF_OK, "%s", pf_last_error());
+    const pf_train_options *o = pf_experiment_train_options(e);
+    cr_assert_float_eq(o->lr, 0.02, 1e-15);
+    cr_assert_eq(o->steps, 7);
+    cr_assert_eq(o->estimator, PF_ESTIMATOR_PATH_DROPIN);
+    cr_assert_eq(o->batch, 32);
+    cr_assert_float_eq(o->beta2, 0.999, 1e-15, "default");
+    cr_assert_eq(o->schedule, PF_SCHEDULE_COSINE, "default");
+    cr_assert_eq(o->seed, 2);
+    cr_assert_str_eq(pf_experiment_name(e), "renamed");
+    cr_assert_str_eq(pf_experiment_default_out_dir(e), "runs/renamed");
+    cr_assert_not_null(strstr(pf_flow_describe(pf_experiment_flow(e)), "hidden=[4,5]"), "%s",
+                       pf_flow_describe(pf_experiment_flow(e)));
+    /* the resolved file reproduces the same options */
+    cr_assert_eq(pf_experiment_write_config(e, "resolved.cfg"), PF_OK);
+    pf_experiment *again;
+    cr_assert_eq(pf_experiment_load("resolved.cfg", NULL, 0, &again), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_build(again), PF_OK);
+    cr_assert(memcmp(pf_experiment_train_options(again), o, sizeof *o) == 0, "options differ");
+    pf_experiment_destroy(e);
+    pf_experiment_destroy(again);
+    const char *bad_type[] = {"training.batch=abc"};
+    expect_refused("good.cfg", bad_type, 1, "--set training.batch=abc", "expected an integer");
+    const char *bad_key[] = {"training.bacth=3"};
+    expect_refused("good.cfg", bad_key, 1, "--set training.bacth=3", "did you mean 'batch'");
+    const char *bad_range[] = {"training.lr=-1"};
+    expect_refused("good.cfg", bad_range, 1, "--set training.lr=-1: key 'training.lr'", "must be in");
+    remove("good.cfg");
+    remove("resolved.cfg");
+}
+
+Test(experiment, every_shipped_config_loads_and_builds)
+{
+    DIR *dir = opendir(PF_SOURCE_DIR "/configs");
+    cr_assert_not_null(dir);
+    struct dirent *entry;
+    int n = 0;
+    while ((entry = readdir(dir))) {
+        size_t len = strlen(entry->d_name);
+        if (len < 5 || strcmp(entry->d_name + len - 4, ".cfg") != 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/configs/%s", PF_SOURCE_DIR, entry->d_name);
+        pf_experiment *e;
+        cr_assert_eq(pf_experiment_load(path, NULL, 0, &e), PF_OK, "%s", pf_last_error());
+        cr_assert_eq(pf_experiment_build(e), PF_OK, "%s: %s", path, pf_last_error());
+        pf_experiment_destroy(e);
+        n++;
+    }
+    closedir(dir);
+    cr_assert_geq(n, 10, "found only %d configs", n);
+}
+
+Test(experiment, a_run_writes_config_metrics_checkpoint_and_samples)
+{
+    write_file("run.cfg", GOOD);
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("run.cfg", NULL, 0, &e), PF_OK, "%s", pf_last_error());
+    pf_metrics last;
+    cr_assert_eq(pf_experiment_run(e, "run_out/nested", NULL, &last), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(last.step, 50);
+    FILE *f = fopen("run_out/nested/metrics.csv", "r");
+    cr_assert_not_null(f);
+    char line[512];
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_assert_str_eq(line, "step,loss,grad_norm,ess,nll,kl,seconds\n");
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        rows++;
+        long step;
+        cr_assert_eq(sscanf(line, "%ld,", &step), 1);
+        cr_assert_eq(step, 25 * rows);
+        int commas = 0;
+        for (char *p = line; *p; p++)
+            commas += *p == ',';
+        cr_assert_eq(commas, 6, "row %s", line);
+    }
+    fclose(f);
+    cr_assert_eq(rows, 2);
+    int ndim;
+    size_t shape[PF_NPY_MAX_DIMS];
+    double *x;
+    cr_assert_eq(pf_npy_read("run_out/nested/samples.npy", &ndim, shape, &x), PF_OK);
+    cr_assert(ndim == 2 && shape[0] == 100 && shape[1] == 2);
+    free(x);
+    cr_assert_eq(pf_flow_load_checkpoint(pf_experiment_flow(e), "run_out/nested/checkpoint.pfc"),
+                 PF_OK, "%s", pf_last_error());
+    pf_experiment *again;
+    cr_assert_eq(pf_experiment_load("run_out/nested/config.cfg", NULL, 0, &again), PF_OK, "%s",
+                 pf_last_error());
+    cr_assert_eq(pf_experiment_build(again), PF_OK);
+    cr_assert(memcmp(pf_experiment_train_options(again), pf_experiment_train_options(e),
+                     sizeof(pf_train_options)) == 0);
+    pf_experiment_destroy(again);
+    pf_experiment_destroy(e);
+    remove("run.cfg");
+}
+
+Test(experiment, forward_kl_without_an_nll_figure_leaves_empty_cells)
+{
+    /* phi4 has no exact sampler and no log Z: nll and kl cells are empty */
+    write_file("phi.cfg",
+               "target: { kind = \"phi4\"; lattice = [4, 4]; kappa = 0.2; lambda = 0.02; }\n"
+               "flow: { layers = 2; hidden = [8]; mask = \"checkerboard\"; }\n"
+               "training: { objective = \"reverse\"; estimator = \"total\"; batch = 16; steps = 4; }\n"
+               "eval: { every = 4; samples = 32; }\n");
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("phi.cfg", NULL, 0, &e), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_run(e, "phi_out", NULL, NULL), PF_OK, "%s", pf_last_error());
+    FILE *f = fopen("phi_out/metrics.csv", "r");
+    char line[512];
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    fclose(f);
+    cr_assert_not_null(strstr(line, ",,,"), "nll and kl should be empty: %s", line);
+    pf_experiment_destroy(e);
+    remove("phi.cfg");
+}
+
+static int run_cli(const char *args, char *err, size_t size)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s 2>cli_err.txt >/dev/null", PF_CLI_PATH, args);
+    int status = system(cmd);
+    FILE *f = fopen("cli_err.txt", "r");
+    size_t n = f ? fread(err, 1, size - 1, f) : 0;
+    err[n] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(experiment, the_cli_refuses_a_bad_config_with_a_message_and_a_nonzero_exit)
+{
+    write_variant("cli_bad.cfg", 7, "  batch = -5;\n");
+    char err[2048];
+    int code = run_cli("train cli_bad.cfg --out cli_out", err, sizeof err);
+    cr_assert_eq(code, 2, "exit %d, stderr: %s", code, err);
+    cr_assert_not_null(strstr(err, "cli_bad.cfg:7: key 'training.batch'"), "stderr: %s", err);
+    code = run_cli("train cli_missing.cfg", err, sizeof err);
+    cr_assert_eq(code, 3, "missing file: exit %d", code);
+    code = run_cli("train", err, sizeof err);
+    cr_assert_eq(code, 2);
+    cr_assert_not_null(strstr(err, "usage"), "%s", err);
+    write_file("cli_good.cfg", GOOD);
+    code = run_cli("train cli_good.cfg --set training.steps=10 --set eval.every=5 --out cli_out", err, sizeof err);
+    cr_assert_eq(code, 0, "stderr: %s", err);
+    cr_assert_not_null(strstr(err, "results in cli_out"), "%s", err);
+    remove("cli_bad.cfg");
+    remove("cli_good.cfg");
+}
