@@ -252,3 +252,32 @@ Test(experiment, the_cli_refuses_a_bad_config_with_a_message_and_a_nonzero_exit)
     remove("cli_bad.cfg");
     remove("cli_good.cfg");
 }
+
+/* Trains a shipped config (with overrides) and returns the final reverse ESS. */
+static double train_config(const char *name, const char *const *overrides, int n)
+{
+    char path[4096], out[256];
+    snprintf(path, sizeof path, "%s/configs/%s", PF_SOURCE_DIR, name);
+    snprintf(out, sizeof out, "trained_%s", name);
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load(path, overrides, n, &e), PF_OK, "%s", pf_last_error());
+    pf_metrics last;
+    cr_assert_eq(pf_experiment_run(e, out, NULL, &last), PF_OK, "%s", pf_last_error());
+    cr_log_info("%s: ESS %.3f, KL %.4f, NLL %.4f after %ld steps (%.1f s)", name, last.ess,
+                last.kl, last.nll, last.step, last.seconds);
+    pf_experiment_destroy(e);
+    return last.ess;
+}
+
+Test(experiment, quickstart_config_reaches_reverse_ess_0_9_on_the_2d_mixture)
+{
+    double ess = train_config("quickstart.cfg", NULL, 0);
+    cr_assert_geq(ess, 0.9, "reverse ESS %.3f < 0.9", ess);
+}
+
+Test(experiment, mgm_reverse_path_config_reaches_reverse_ess_0_5_on_the_6d_mixture)
+{
+    const char *shorter[] = {"training.steps=1500", "eval.every=1500"};
+    double ess = train_config("mgm_reverse_path.cfg", shorter, 2);
+    cr_assert_geq(ess, 0.5, "reverse ESS %.3f < 0.5", ess);
+}

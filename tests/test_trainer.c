@@ -1,6 +1,7 @@
 /* Tests for src/train/trainer.c and checkpoint.c: exact resume from a
  * checkpoint, refusal of corrupt or mismatched checkpoints, skipping of
- * non-finite steps, and short trainings that reach stated ESS. */
+ * non-finite steps. (Trainings that reach stated ESS run from configs/ in
+ * test_experiment.c.) */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -177,56 +178,6 @@ Test(trainer, non_finite_steps_are_skipped_and_training_stops_after_too_many_in_
               "skipped steps must not change the parameters");
     free(before);
     pf_trainer_destroy(t);
-    pf_flow_destroy(flow);
-    pf_target_destroy(target);
-}
-
-/* Trains reverse `path` and returns the final reverse ESS on 4000 samples. */
-static double train_reverse_path(pf_target *target, pf_flow *flow, long steps, int batch,
-                                 double lr)
-{
-    pf_train_options o = quick_options(steps);
-    o.batch = batch;
-    o.lr = lr;
-    o.eval_samples = 4000;
-    o.eval_every = steps;
-    pf_trainer *t;
-    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK, "%s", pf_last_error());
-    cr_assert_eq(pf_trainer_run(t, NULL, NULL), PF_OK, "%s", pf_last_error());
-    pf_metrics m;
-    cr_assert_eq(pf_trainer_evaluate(t, &m), PF_OK);
-    cr_log_info("reverse path, d = %d: ESS %.3f, KL %.4f, NLL %.4f after %ld steps (%.1f s)",
-                pf_flow_dim(flow), m.ess, m.kl, m.nll, steps, m.seconds);
-    pf_trainer_destroy(t);
-    return m.ess;
-}
-
-Test(trainer, reverse_path_training_on_the_2d_mixture_reaches_ess_0_9)
-{
-    pf_target *target;
-    cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
-    pf_flow *flow = small_flow(2, 7);
-    double ess = train_reverse_path(target, flow, 1500, 128, 5e-3);
-    cr_assert_geq(ess, 0.9, "reverse ESS %.3f < 0.9", ess);
-    pf_flow_destroy(flow);
-    pf_target_destroy(target);
-}
-
-Test(trainer, reverse_path_training_on_the_6d_mixture_reaches_ess_0_5)
-{
-    pf_target *target;
-    cr_assert_eq(pf_target_mgm_create(6, 1.0, 0.5, &target), PF_OK);
-    pf_realnvp_options o = pf_realnvp_options_default();
-    o.dim = 6;
-    o.n_layers = 6;
-    o.n_hidden = 2;
-    o.hidden[0] = o.hidden[1] = 32;
-    o.mask = PF_MASK_EVEN_ODD;
-    o.seed = 7;
-    pf_flow *flow;
-    cr_assert_eq(pf_flow_realnvp_create(&o, &flow), PF_OK);
-    double ess = train_reverse_path(target, flow, 2000, 256, 3e-3);
-    cr_assert_geq(ess, 0.5, "reverse ESS %.3f < 0.5", ess);
     pf_flow_destroy(flow);
     pf_target_destroy(target);
 }

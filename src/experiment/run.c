@@ -21,7 +21,7 @@ typedef struct run_state {
     FILE *csv, *log;
     int tty;
     char checkpoint[4400];
-    double last_draw, last_loss;
+    double start, last_draw, last_loss;
     pf_metrics last;
     pf_status failure; /* a failure inside the callback (checkpoint write) */
 } run_state;
@@ -66,18 +66,22 @@ static void cell(FILE *f, double v, const char *sep)
 static void draw_bar(run_state *r, long step, int final)
 {
     const long total = r->e->options.steps;
-    const double elapsed = wall_seconds() - r->last_draw;
-    if (!final && elapsed < 0.1)
+    const double now = wall_seconds();
+    if (!final && now - r->last_draw < 0.1)
         return;
-    r->last_draw = wall_seconds();
+    r->last_draw = now;
     const int width = 30;
     int filled = total > 0 ? (int)(width * step / total) : width;
-    double secs = r->last.seconds > 0 ? r->last.seconds : 0;
+    double elapsed = now - r->start, eta = step > 0 ? elapsed / step * (double)(total - step) : 0;
     fprintf(r->log, "\r[");
     for (int i = 0; i < width; i++)
         fputc(i < filled ? '#' : '.', r->log);
-    fprintf(r->log, "] %ld/%ld  loss %.4g  ess %.3f  %.0fs", step, total, r->last_loss,
-            r->last.ess, secs);
+    fprintf(r->log, "] %ld/%ld  loss %.4g  ", step, total, r->last_loss);
+    if (isnan(r->last.ess))
+        fprintf(r->log, "ess -    ");
+    else
+        fprintf(r->log, "ess %.3f", r->last.ess);
+    fprintf(r->log, "  %.0fs elapsed, %.0fs left ", elapsed, eta);
     if (final)
         fputc('\n', r->log);
     fflush(r->log);
@@ -192,7 +196,8 @@ pf_status pf_experiment_run(pf_experiment *e, const char *out_dir, FILE *log, pf
     r.tty = log && isatty(fileno(log));
     r.last.ess = NAN;
     r.last_loss = NAN;
-    r.last_draw = wall_seconds() - 1;
+    r.start = wall_seconds();
+    r.last_draw = r.start - 1;
     if (log)
         fprintf(log, "pathflow: training %s (%s %s, %ld steps, batch %d) into %s\n",
                 e->name, pf_objective_name(e->options.objective),
