@@ -281,3 +281,40 @@ Test(experiment, mgm_reverse_path_config_reaches_reverse_ess_0_5_on_the_6d_mixtu
     double ess = train_config("mgm_reverse_path.cfg", shorter, 2);
     cr_assert_geq(ess, 0.5, "reverse ESS %.3f < 0.5", ess);
 }
+
+Test(experiment, forward_kl_trains_on_samples_from_an_npy_file_and_checks_their_shape)
+{
+    enum { N = 64, d = 2 };
+    double x[N * d];
+    pf_target *t;
+    cr_assert_eq(pf_target_mgm_create(d, 1.0, 0.5, &t), PF_OK);
+    pf_rng rng = pf_rng_make(5, 5);
+    cr_assert_eq(pf_target_sample(t, &rng, N, x), PF_OK);
+    pf_target_destroy(t);
+    size_t shape[2] = {N, d}, wrong[2] = {N / 2, 2 * d};
+    cr_assert_eq(pf_npy_write("train.npy", 2, shape, x), PF_OK);
+    cr_assert_eq(pf_npy_write("wrong.npy", 2, wrong, x), PF_OK);
+    write_file("fwd.cfg", GOOD);
+    const char *use_file[] = {"training.objective=forward", "training.estimator=path",
+                              "data.source=file", "data.file=train.npy", "data.n_holdout=100"};
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("fwd.cfg", use_file, 5, &e), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_build(e), PF_OK, "%s", pf_last_error());
+    const pf_train_options *o = pf_experiment_train_options(e);
+    cr_assert_eq(o->n_data, N);
+    cr_assert_eq(memcmp(o->data, x, sizeof x), 0, "training data differ from the file");
+    pf_metrics last;
+    cr_assert_eq(pf_experiment_run(e, "fwd_out", NULL, &last), PF_OK, "%s", pf_last_error());
+    cr_assert(isfinite(last.nll) && isfinite(last.ess_forward), "nll %g", last.nll);
+    pf_experiment_destroy(e);
+    const char *use_wrong[] = {"training.objective=forward", "training.estimator=ml",
+                               "data.source=file", "data.file=wrong.npy"};
+    cr_assert_eq(pf_experiment_load("fwd.cfg", use_wrong, 4, &e), PF_OK);
+    cr_assert_eq(pf_experiment_build(e), PF_ERR_CONFIG);
+    cr_assert_not_null(strstr(pf_last_error(), "wrong.npy: shape"), "%s", pf_last_error());
+    cr_assert_not_null(strstr(pf_last_error(), "key 'data.file'"), "%s", pf_last_error());
+    pf_experiment_destroy(e);
+    remove("train.npy");
+    remove("wrong.npy");
+    remove("fwd.cfg");
+}

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 static const char MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
@@ -39,12 +39,10 @@ pf_status pf_npy_write(const char *path, int ndim, const size_t *shape, const do
     size_t padded = (total + 63) / 64 * 64;
     size_t header_len = padded - 10;
 
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return pf_fail(PF_ERR_ARG, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
+    char tmp[4200];
+    FILE *f = pf_atomic_open(path, tmp, sizeof tmp);
     if (!f)
-        return pf_fail(PF_ERR_IO, "%s: cannot open for writing: %s", tmp, strerror(errno));
+        return PF_ERR_IO;
     unsigned char pre[10];
     memcpy(pre, MAGIC, 6);
     pre[6] = 1;
@@ -57,13 +55,7 @@ pf_status pf_npy_write(const char *path, int ndim, const size_t *shape, const do
     ok = ok && fputc('\n', f) != EOF;
     size_t n = shape_product(ndim, shape);
     ok = ok && fwrite(data, sizeof(double), n, f) == n; /* x86-64 and arm64 are little-endian */
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int err = errno;
-        remove(tmp);
-        return pf_fail(PF_ERR_IO, "%s: write failed: %s", path, strerror(err));
-    }
-    return PF_OK;
+    return pf_atomic_commit(f, tmp, path, ok);
 }
 
 /* Finds 'key': in the header dict and returns a pointer just past the colon. */

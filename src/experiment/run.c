@@ -110,9 +110,9 @@ static int on_metrics(void *user, const pf_metrics *m)
     cell(r->csv, m->seconds, "\n");
     fflush(r->csv);
     if (r->log && !r->tty)
-        fprintf(r->log, "step %ld/%ld  loss %.6g  grad_norm %.4g  ess %.4f  nll %.6g  kl %.6g  "
-                        "%.1f s\n", m->step, r->e->options.steps, m->loss, m->grad_norm, m->ess,
-                m->nll, m->kl, m->seconds);
+        fprintf(r->log, "step %ld/%ld  loss %.6g  grad_norm %.4g  ess %.4f  ess_forward %.4f  "
+                        "nll %.6g  kl %.6g  %.1f s\n", m->step, r->e->options.steps, m->loss,
+                m->grad_norm, m->ess, m->ess_forward, m->nll, m->kl, m->seconds);
     r->failure = pf_trainer_save(r->trainer, r->checkpoint);
     return r->failure != PF_OK;
 }

@@ -61,6 +61,33 @@ static pf_status coupling_reserve(pf_layer *layer, int B_max)
     return pf_mlp_tape_create(&c->mlp, B_max, 0, &c->tape);
 }
 
+/* The score recursion of the last pass (c->last: 1 forward, −1 inverse).
+ * g (B×d): score w.r.t. the pass's input → h (B×d): w.r.t. its output.
+ * In both directions h_B = g_B / e with e = eˢ (forward) or e^{−s} (inverse):
+ *   MATH §4.1: h_A = g_A − J_sᵀ(1 + u_B ⊙ g_B) − J_tᵀ h_B,
+ *   MATH §4.2: h_A = g_A + J_sᵀ(1 + x_B ⊙ h_B) + J_tᵀ g_B,
+ * one input-only VJP of the conditioner with cotangent (s̄, t̄) either way. */
+static void coupling_score(coupling *c, const double *params, int B, const double *g, double *h)
+{
+    const int d = c->d, na = c->n_a, nb = c->n_b, forward = c->last == 1;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < nb; j++) {
+            size_t i = (size_t)b * nb + j;
+            double gb = g[(size_t)b * d + c->idx_b[j]], hb = gb / c->e[i];
+            h[(size_t)b * d + c->idx_b[j]] = hb;
+            c->cot[(size_t)b * 2 * nb + j] = 1.0 + c->y_b[i] * (forward ? gb : hb);
+            c->cot[(size_t)b * 2 * nb + nb + j] = forward ? hb : gb;
+        }
+    memset(c->bar_a, 0, (size_t)B * na * sizeof *c->bar_a);
+    pf_mlp_vjp_input(&c->mlp, params, c->tape, B, c->cot, c->bar_a);
+    const double sign = forward ? -1.0 : 1.0;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < na; j++) {
+            size_t i = (size_t)b * d + c->idx_a[j];
+            h[i] = g[i] + sign * c->bar_a[(size_t)b * na + j];
+        }
+}
+
 /* Sampling direction (MATH §4.1). u, v, g, h: B×d; ldj: B (+= Σ s). */
 static pf_status coupling_forward(pf_layer *layer, const double *params, int B, const double *u,
                                   double *v, double *ldj, const double *g, double *h)
@@ -84,26 +111,8 @@ static pf_status coupling_forward(pf_layer *layer, const double *params, int B, 
     }
     scatter(B, d, na, c->idx_a, c->u_a, v);
     c->last = 1;
-    if (!g)
-        return PF_OK;
-    /* Score (MATH §4.1): h_B = g_B ⊙ e^{−s},
-     * h_A = g_A − J_sᵀ(1 + u_B ⊙ g_B) − J_tᵀ h_B. */
-    for (int b = 0; b < B; b++)
-        for (int j = 0; j < nb; j++) {
-            size_t i = (size_t)b * nb + j;
-            double gb = g[(size_t)b * d + c->idx_b[j]];
-            double hb = gb / c->e[i];
-            h[(size_t)b * d + c->idx_b[j]] = hb;
-            c->cot[(size_t)b * 2 * nb + j] = 1.0 + c->y_b[i] * gb;
-            c->cot[(size_t)b * 2 * nb + nb + j] = hb;
-        }
-    memset(c->bar_a, 0, (size_t)B * na * sizeof *c->bar_a);
-    pf_mlp_vjp_input(&c->mlp, params, c->tape, B, c->cot, c->bar_a);
-    for (int b = 0; b < B; b++)
-        for (int j = 0; j < na; j++) {
-            size_t i = (size_t)b * d + c->idx_a[j];
-            h[i] = g[i] - c->bar_a[(size_t)b * na + j];
-        }
+    if (g)
+        coupling_score(c, params, B, g, h);
     return PF_OK;
 }
 
@@ -130,25 +139,8 @@ static pf_status coupling_inverse(pf_layer *layer, const double *params, int B, 
     }
     scatter(B, d, na, c->idx_a, c->u_a, x);
     c->last = -1;
-    if (!g)
-        return PF_OK;
-    /* Score (MATH §4.2): h_B = g_B ⊙ eˢ, h_A = g_A + J_sᵀ(1 + x_B ⊙ h_B) + J_tᵀ g_B. */
-    for (int b = 0; b < B; b++)
-        for (int j = 0; j < nb; j++) {
-            size_t i = (size_t)b * nb + j;
-            double gb = g[(size_t)b * d + c->idx_b[j]];
-            double hb = gb / c->e[i];
-            h[(size_t)b * d + c->idx_b[j]] = hb;
-            c->cot[(size_t)b * 2 * nb + j] = 1.0 + c->y_b[i] * hb;
-            c->cot[(size_t)b * 2 * nb + nb + j] = gb;
-        }
-    memset(c->bar_a, 0, (size_t)B * na * sizeof *c->bar_a);
-    pf_mlp_vjp_input(&c->mlp, params, c->tape, B, c->cot, c->bar_a);
-    for (int b = 0; b < B; b++)
-        for (int j = 0; j < na; j++) {
-            size_t i = (size_t)b * d + c->idx_a[j];
-            h[i] = g[i] + c->bar_a[(size_t)b * na + j];
-        }
+    if (g)
+        coupling_score(c, params, B, g, h);
     return PF_OK;
 }
 

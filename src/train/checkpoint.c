@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "train/trainer_impl.h"
 
@@ -74,19 +74,10 @@ static unsigned char *serialise(const checkpoint_view *c, size_t *size)
 static pf_status write_atomically(const char *path, const unsigned char *buf, size_t size)
 {
     char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return pf_fail(PF_ERR_ARG, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
+    FILE *f = pf_atomic_open(path, tmp, sizeof tmp);
     if (!f)
-        return pf_fail(PF_ERR_IO, "%s: cannot open for writing: %s", tmp, strerror(errno));
-    int ok = fwrite(buf, 1, size, f) == size && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int err = errno;
-        remove(tmp);
-        return pf_fail(PF_ERR_IO, "%s: cannot write checkpoint: %s", path, strerror(err));
-    }
-    return PF_OK;
+        return PF_ERR_IO;
+    return pf_atomic_commit(f, tmp, path, fwrite(buf, 1, size, f) == size);
 }
 
 pf_status pf_trainer_save(pf_trainer *t, const char *path)
