@@ -49,6 +49,38 @@ typedef struct pf_realnvp_options {
 pf_realnvp_options pf_realnvp_options_default(void);
 pf_status pf_flow_realnvp_create(const pf_realnvp_options *options, pf_flow **out);
 
+/* ---- continuous normalizing flows on CVODES (MATH §7) ------------------- */
+
+typedef struct pf_cnf_options {
+    int dim;                 /* d */
+    int n_hidden;            /* hidden layers of the vector field MLP on (x, t) */
+    int hidden[16];
+    const char *activation;  /* smooth ones: "tanh" or "softplus" (the divergence
+                                gradients need second derivatives) */
+    int zero_init;           /* last layer zero: f = 0, the flow starts as identity */
+    double init_scale;
+    unsigned long long seed; /* parameters and Hutchinson probes */
+    double t1;               /* integration time T */
+    double rtol, atol;       /* CVODES tolerances, for every solve */
+    long max_steps;          /* per solve; exceeding it is a PF_ERR_SOLVER failure */
+    int checkpoint_steps;    /* steps between adjoint checkpoints */
+    int bdf;                 /* 0: Adams + fixed point (default), 1: BDF + Newton (GMRES) */
+    int hutchinson;          /* 0: exact divergence, 1: Hutchinson (one probe per sample and solve) */
+} pf_cnf_options;
+
+pf_cnf_options pf_cnf_options_default(void);
+pf_status pf_flow_cnf_create(const pf_cnf_options *options, pf_flow **out);
+
+/* Solver statistics of a CNF (NULL for other flows): cumulative counts over
+ * every solve since creation or the last reset. */
+typedef struct pf_ode_stats {
+    long solves, steps, rhs_evals;             /* forward and inverse solves */
+    long solves_b, steps_b, rhs_evals_b;       /* adjoint (backward) solves, RHS + quadrature */
+    long checkpoints, failures;                /* checkpoints stored, error-test/convergence failures */
+} pf_ode_stats;
+const pf_ode_stats *pf_flow_ode_stats(const pf_flow *flow);
+void pf_flow_ode_stats_reset(pf_flow *flow);
+
 void pf_flow_destroy(pf_flow *flow);
 
 /* ---- queries and parameters ---------------------------------------------- */

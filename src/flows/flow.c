@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "core/workspace.h"
@@ -45,6 +46,13 @@ pf_base_kind pf_flow_base(const pf_flow *flow) { return flow->base; }
 size_t pf_flow_n_params(const pf_flow *flow) { return flow->n_params; }
 double *pf_flow_params(pf_flow *flow) { return flow->params; }
 const char *pf_flow_describe(const pf_flow *flow) { return flow->description; }
+const pf_ode_stats *pf_flow_ode_stats(const pf_flow *flow) { return flow->ode_stats; }
+
+void pf_flow_ode_stats_reset(pf_flow *flow)
+{
+    if (flow->ode_stats)
+        memset(flow->ode_stats, 0, sizeof *flow->ode_stats);
+}
 
 pf_status pf_flow_reserve(pf_flow *flow, int B_max)
 {

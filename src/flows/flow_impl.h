@@ -28,6 +28,7 @@ struct pf_flow {
     int B_max;      /* batch size the tape is sized for (0: not yet) */
     int last_pass;  /* 0 none, 1 forward, −1 inverse: what backward differentiates */
     char description[512];
+    pf_ode_stats *ode_stats; /* solver statistics of a CNF, NULL otherwise */
 };
 
 /* Allocates a flow with n_params zeroed parameters; the caller fills ops,
