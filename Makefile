@@ -29,9 +29,12 @@ check-sanitize: deps
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
 
-# The quick start: a flow learns the 2-D Gaussian mixture with path gradients.
+# The quick start: a coupling flow and a continuous flow (CVODES) learn the
+# 2-D Gaussian mixture with the fast path gradient.
 demo: build
 	./$(BUILD)/pathflow train configs/quickstart.cfg --out runs/demo
+	./$(BUILD)/pathflow train configs/cnf_gmm2d_reverse_path.cfg --out runs/demo-cnf
+	@echo 'demo: results in runs/demo (RealNVP) and runs/demo-cnf (CNF): metrics.csv, checkpoint.pfc, samples.npy'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -85,7 +85,10 @@ typedef struct pf_metrics {
     double nll;       /* mean −log q_θ on the held-out target samples */
     double kl;        /* KL(q_θ‖p) estimate, when the target's log Z is known */
     double seconds;   /* wall time since the trainer started */
-    long skipped;     /* non-finite steps skipped so far */
+    long skipped;     /* non-finite or failed-solve steps skipped so far */
+    double nfe_forward, nfe_backward; /* CNF: right-hand-side evaluations of the training
+                                         steps so far, forward/inverse and adjoint solves
+                                         (NaN for discrete flows) */
 } pf_metrics;
 
 typedef struct pf_trainer pf_trainer;
@@ -96,8 +99,10 @@ pf_status pf_trainer_create(pf_flow *flow, pf_target *target, const pf_train_opt
 void pf_trainer_destroy(pf_trainer *trainer);
 
 /* One gradient step (sampling, estimator, clipping, Adam). A non-finite loss
- * or gradient skips the update (counted); after max_nonfinite in a row the
- * step returns PF_ERR_NUMERIC. *loss and *grad_norm may be NULL. */
+ * or gradient, or a failed ODE solve (PF_ERR_SOLVER: max_steps exceeded, a
+ * non-finite right-hand side), skips the update (counted); after
+ * max_nonfinite in a row the step returns that error. *loss and *grad_norm
+ * may be NULL. */
 pf_status pf_trainer_step(pf_trainer *trainer, double *loss, double *grad_norm);
 
 /* Diagnostics at the current parameters into *m (step, ess, nll, kl, seconds). */

@@ -68,8 +68,32 @@ static pf_status build_target(pf_experiment *e)
                                  pf_config_float(e, "target.lambda"), &e->target);
 }
 
+static pf_status build_cnf(pf_experiment *e)
+{
+    pf_cnf_options o = pf_cnf_options_default();
+    o.dim = pf_target_dim(e->target);
+    const config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
+    o.n_hidden = config_setting_length(hidden);
+    for (int i = 0; i < o.n_hidden; i++)
+        o.hidden[i] = config_setting_get_int_elem(hidden, i);
+    o.activation = pf_config_string(e, "flow.activation");
+    o.zero_init = pf_config_bool(e, "flow.zero_init");
+    o.init_scale = pf_config_float(e, "flow.init_scale");
+    o.seed = (unsigned long long)pf_config_int(e, "experiment.seed");
+    o.t1 = pf_config_float(e, "ode.t1");
+    o.rtol = pf_config_float(e, "ode.rtol");
+    o.atol = pf_config_float(e, "ode.atol");
+    o.max_steps = pf_config_int(e, "ode.max_steps");
+    o.checkpoint_steps = (int)pf_config_int(e, "ode.checkpoint_steps");
+    o.bdf = strcmp(pf_config_string(e, "ode.method"), "bdf") == 0;
+    o.hutchinson = strcmp(pf_config_string(e, "ode.divergence"), "hutchinson") == 0;
+    return pf_flow_cnf_create(&o, &e->flow);
+}
+
 static pf_status build_flow(pf_experiment *e)
 {
+    if (strcmp(pf_config_string(e, "flow.kind"), "cnf") == 0)
+        return build_cnf(e);
     pf_realnvp_options o = pf_realnvp_options_default();
     o.dim = pf_target_dim(e->target);
     o.n_layers = (int)pf_config_int(e, "flow.layers");

@@ -169,7 +169,7 @@ static pf_status check_names_and_types(pf_experiment *e)
         if (!is_section(name)) {
             suggestion(NULL, name, hint, sizeof hint);
             return pf_config_fail(e, section, "unknown section%s (sections: experiment, target, "
-                                              "flow, training, data, eval)", hint);
+                                              "flow, ode, training, data, eval)", hint);
         }
         if (config_setting_type(section) != CONFIG_TYPE_GROUP)
             return pf_config_fail(e, section, "expected a group { ... }");
@@ -292,10 +292,14 @@ static int applies_to(const key_spec *spec, const char *kind)
  * defaults to the file's base name. */
 static pf_status fill_defaults(pf_experiment *e)
 {
-    const char *kind = NULL;
+    const char *kind = NULL, *flow_kind = "realnvp";
     config_lookup_string(&e->config, "target.kind", &kind);
+    config_lookup_string(&e->config, "flow.kind", &flow_kind);
+    const int cnf = strcmp(flow_kind, "cnf") == 0;
     for (int i = 0; i < PF_SCHEMA_SIZE; i++) {
         const key_spec *spec = &PF_SCHEMA[i];
+        if (strcmp(spec->section, "ode") == 0 && !cnf)
+            continue; /* the ode section belongs to continuous flows */
         char path[128];
         snprintf(path, sizeof path, "%s.%s", spec->section, spec->key);
         if (!spec->fallback || !applies_to(spec, kind) || config_lookup(&e->config, path))

@@ -107,7 +107,13 @@ static int on_metrics(void *user, const pf_metrics *m)
     cell(r->csv, m->ess, ",");
     cell(r->csv, m->nll, ",");
     cell(r->csv, m->kl, ",");
-    cell(r->csv, m->seconds, "\n");
+    if (pf_flow_ode_stats(r->e->flow)) {
+        cell(r->csv, m->seconds, ",");
+        cell(r->csv, m->nfe_forward, ",");
+        cell(r->csv, m->nfe_backward, "\n");
+    } else {
+        cell(r->csv, m->seconds, "\n");
+    }
     fflush(r->csv);
     if (r->log && !r->tty)
         fprintf(r->log, "step %ld/%ld  loss %.6g  grad_norm %.4g  ess %.4f  ess_forward %.4f  "
@@ -162,7 +168,8 @@ static pf_status train(run_state *r, const char *dir)
     r->csv = fopen(path, "w");
     if (!r->csv)
         return pf_fail(PF_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
-    fprintf(r->csv, "step,loss,grad_norm,ess,nll,kl,seconds\n");
+    fprintf(r->csv, "step,loss,grad_norm,ess,nll,kl,seconds%s\n",
+            pf_flow_ode_stats(e->flow) ? ",nfe_forward,nfe_backward" : "");
     snprintf(r->checkpoint, sizeof r->checkpoint, "%s/checkpoint.pfc", dir);
     pf_status st = pf_trainer_create(e->flow, e->target, &e->options, &r->trainer);
     if (st == PF_OK) {

@@ -3,8 +3,8 @@
 
 #include <stddef.h>
 
-const char *const PF_SECTIONS[] = {"experiment", "target", "flow", "training", "data", "eval"};
-const int PF_N_SECTIONS = 6;
+const char *const PF_SECTIONS[] = {"experiment", "target", "flow", "ode", "training", "data", "eval"};
+const int PF_N_SECTIONS = 7;
 
 const key_spec PF_SCHEMA[] = {
     {"experiment", "name", VALUE_STRING, NULL, NULL}, /* default: the file name */
@@ -32,6 +32,15 @@ const key_spec PF_SCHEMA[] = {
     {"flow", "mask", VALUE_STRING, NULL, "\"halves\""},
     {"flow", "zero_init", VALUE_BOOL, NULL, "true"},
     {"flow", "init_scale", VALUE_FLOAT, NULL, "1.0"},
+
+    /* ode: continuous flows (flow.kind = "cnf") only */
+    {"ode", "t1", VALUE_FLOAT, NULL, "1.0"},
+    {"ode", "rtol", VALUE_FLOAT, NULL, "1e-05"},
+    {"ode", "atol", VALUE_FLOAT, NULL, "1e-05"},
+    {"ode", "max_steps", VALUE_INT, NULL, "10000"},
+    {"ode", "checkpoint_steps", VALUE_INT, NULL, "100"},
+    {"ode", "method", VALUE_STRING, NULL, "\"adams\""},
+    {"ode", "divergence", VALUE_STRING, NULL, "\"exact\""},
 
     {"training", "objective", VALUE_STRING, NULL, NULL}, /* required */
     {"training", "estimator", VALUE_STRING, NULL, NULL}, /* required */

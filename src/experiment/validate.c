@@ -160,12 +160,46 @@ static pf_status check_target(pf_experiment *e)
                      : in_range(e, "target.m2", -4, 1, INFINITY);
 }
 
+/* A continuous flow: its conditioner-free keys and the ode section. */
+static pf_status check_cnf(pf_experiment *e)
+{
+    static const char *const methods[] = {"adams", "bdf"};
+    static const char *const divergences[] = {"exact", "hutchinson"};
+    int k;
+    config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
+    if (config_setting_length(hidden) > 16)
+        return pf_config_fail(e, hidden, "at most 16 hidden layers");
+    for (int i = 0; i < config_setting_length(hidden); i++)
+        if (config_setting_get_int_elem(hidden, i) < 1)
+            return pf_config_fail(e, hidden, "widths must be ≥ 1, entry %d is %d", i,
+                                  config_setting_get_int_elem(hidden, i));
+    const char *act = pf_config_string(e, "flow.activation");
+    if (strcmp(act, "tanh") != 0 && strcmp(act, "softplus") != 0)
+        return pf_config_fail(e, pf_config_setting(e, "flow.activation"),
+                              "'%s': a cnf needs a smooth activation (tanh or softplus)", act);
+    if (strcmp(pf_config_string(e, "flow.mask"), "halves") != 0)
+        return pf_config_fail(e, pf_config_setting(e, "flow.mask"), "masks apply to realnvp only");
+    PF_TRY(in_range(e, "flow.init_scale", 0, 0, INFINITY));
+    PF_TRY(in_range(e, "ode.t1", 0, 1, INFINITY));
+    PF_TRY(in_range(e, "ode.rtol", 0, 1, 1));
+    PF_TRY(in_range(e, "ode.atol", 0, 1, INFINITY));
+    PF_TRY(at_least(e, "ode.max_steps", 1));
+    PF_TRY(at_least(e, "ode.checkpoint_steps", 1));
+    PF_TRY(one_of(e, "ode.method", methods, 2, &k));
+    return one_of(e, "ode.divergence", divergences, 2, &k);
+}
+
 static pf_status check_flow(pf_experiment *e)
 {
-    static const char *const kinds[] = {"realnvp"};
+    static const char *const kinds[] = {"realnvp", "cnf"};
     static const char *const masks[] = {"halves", "even_odd", "checkerboard"};
     int k;
-    PF_TRY(one_of(e, "flow.kind", kinds, 1, &k));
+    PF_TRY(one_of(e, "flow.kind", kinds, 2, &k));
+    if (k == 1)
+        return check_cnf(e);
+    config_setting_t *ode = pf_config_setting(e, "ode");
+    if (ode)
+        return pf_config_fail(e, ode, "the ode section applies to flow kind 'cnf' only");
     PF_TRY(at_least(e, "flow.layers", 1));
     config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
     if (config_setting_length(hidden) > 16)

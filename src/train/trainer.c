@@ -192,17 +192,24 @@ pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
     int B;
     PF_TRY(prepare_input(t, &B));
     pf_estimate r;
+    const pf_ode_stats *ode = pf_flow_ode_stats(t->flow);
+    long f0 = ode ? ode->rhs_evals : 0, b0 = ode ? ode->rhs_evals_b : 0;
     pf_status st = pf_estimator_eval(t->estimator, B, t->input, t->grad, NULL, &r);
+    if (ode) {
+        t->nfe_forward += (double)(ode->rhs_evals - f0);
+        t->nfe_backward += (double)(ode->rhs_evals_b - b0);
+    }
     if (loss)
         *loss = st == PF_OK ? r.loss : NAN;
     if (grad_norm)
         *grad_norm = st == PF_OK ? r.grad_norm : NAN;
-    if (st == PF_ERR_NUMERIC) { /* skip the update, count it, stop after too many in a row */
+    if (st == PF_ERR_NUMERIC || st == PF_ERR_SOLVER) {
+        /* skip the update, count it, stop after too many in a row */
         t->step++;
         t->skipped++;
         if (++t->nonfinite_run >= o->max_nonfinite)
-            return pf_fail_context(PF_ERR_NUMERIC,
-                                   "training stopped at step %ld after %d non-finite steps in a row",
+            return pf_fail_context(st, "training stopped at step %ld after %d failed "
+                                       "(non-finite or unsolved) steps in a row",
                                    t->step, t->nonfinite_run);
         return PF_OK;
     }
@@ -277,6 +284,9 @@ pf_status pf_trainer_evaluate(pf_trainer *t, pf_metrics *m)
     if (t->n_holdout > 0)
         PF_TRY(evaluate_holdout(t, &m->nll, &m->ess_forward));
     m->seconds = now_seconds() - t->start_time;
+    const int cnf = pf_flow_ode_stats(t->flow) != NULL;
+    m->nfe_forward = cnf ? t->nfe_forward : NAN;
+    m->nfe_backward = cnf ? t->nfe_backward : NAN;
     return PF_OK;
 }
 

@@ -33,6 +33,7 @@ struct pf_trainer {
     double loss_sum, grad_norm_sum;
     long rows_steps; /* steps accumulated since the last metrics row */
     double start_time;
+    double nfe_forward, nfe_backward; /* CNF right-hand sides spent in training steps */
     pf_train_progress progress;
     void *progress_user;
 };
