@@ -15,6 +15,8 @@
 
 #include "testutil.h"
 
+static int use_bdf = 0; /* make_cnf's solver: Adams + fixed point, or BDF + Newton */
+
 static pf_flow *make_cnf(int d, int n_hidden, int width, const char *act, double tol,
                          unsigned long long seed)
 {
@@ -29,6 +31,7 @@ static pf_flow *make_cnf(int d, int n_hidden, int width, const char *act, double
     o.seed = seed;
     o.rtol = o.atol = tol;
     o.max_steps = 100000;
+    o.bdf = use_bdf;
     pf_flow *flow;
     cr_assert_eq(pf_flow_cnf_create(&o, &flow), PF_OK, "%s", pf_last_error());
     cr_assert_eq(pf_flow_reserve(flow, 16), PF_OK, "%s", pf_last_error());
@@ -98,7 +101,7 @@ static void estimator_gradient(pf_objective obj, pf_estimator_kind kind, pf_flow
     pf_estimator_destroy(e);
 }
 
-Test(cnf, recursive_and_adjoint_path_gradients_agree_for_both_objectives)
+static void check_path_equals_dropin(void)
 {
     enum { d = 2, B = 6 };
     pf_target *t;
@@ -126,6 +129,18 @@ Test(cnf, recursive_and_adjoint_path_gradients_agree_for_both_objectives)
     free(g2);
     pf_flow_destroy(flow);
     pf_target_destroy(t);
+}
+
+Test(cnf, recursive_and_adjoint_path_gradients_agree_for_both_objectives)
+{
+    use_bdf = 0;
+    check_path_equals_dropin();
+}
+
+Test(cnf, recursive_and_adjoint_path_gradients_agree_with_bdf_and_newton_too)
+{
+    use_bdf = 1;
+    check_path_equals_dropin();
 }
 
 Test(cnf, inverse_undoes_forward_and_log_determinants_are_opposite)
