@@ -49,6 +49,34 @@ typedef struct pf_realnvp_options {
 pf_realnvp_options pf_realnvp_options_default(void);
 pf_status pf_flow_realnvp_create(const pf_realnvp_options *options, pf_flow **out);
 
+/* ---- U(1) gauge-equivariant couplings (MATH §6) --------------------------
+ * Links θ_μ(x) at μ·V + x0·L1 + x1 as in pf_target_u1_create; base uniform on
+ * [0, 2π)^{2V}. Layer i updates direction μ = i mod 2 at stripe offset
+ * ⌊i/2⌋ mod 4 with a mixture of K tan transforms and a shift, conditioned by
+ * a periodic CNN on (cos P, sin P) of the frozen plaquettes. The inverse
+ * finds each active plaquette by safeguarded Newton (bisection) to
+ * `tolerance`; the forward score recursion needs no root finding. */
+typedef struct pf_u1_flow_options {
+    int L0, L1;             /* multiples of 4 */
+    int n_layers;
+    int n_hidden;           /* hidden conv layers of each conditioner */
+    int hidden[8];          /* their channels */
+    int kernel;             /* odd */
+    int n_mixture;          /* K */
+    const char *activation; /* conditioner hidden activation */
+    double tolerance;       /* root finder: |h̄(P) − target| ≤ tolerance */
+    int zero_init;
+    double init_scale;
+    unsigned long long seed;
+} pf_u1_flow_options;
+
+pf_u1_flow_options pf_u1_flow_options_default(void);
+pf_status pf_flow_u1_create(const pf_u1_flow_options *options, pf_flow **out);
+
+/* Root-finder invocations (one per active plaquette solved) since creation:
+ * 0 for flows that never invert numerically. */
+long pf_flow_root_finder_calls(const pf_flow *flow);
+
 /* ---- continuous normalizing flows on CVODES (MATH §7) ------------------- */
 
 typedef struct pf_cnf_options {

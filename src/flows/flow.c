@@ -47,6 +47,7 @@ size_t pf_flow_n_params(const pf_flow *flow) { return flow->n_params; }
 double *pf_flow_params(pf_flow *flow) { return flow->params; }
 const char *pf_flow_describe(const pf_flow *flow) { return flow->description; }
 const pf_ode_stats *pf_flow_ode_stats(const pf_flow *flow) { return flow->ode_stats; }
+long pf_flow_root_finder_calls(const pf_flow *flow) { return flow->root_calls; }
 
 void pf_flow_ode_stats_reset(pf_flow *flow)
 {

@@ -29,6 +29,7 @@ struct pf_flow {
     int last_pass;  /* 0 none, 1 forward, −1 inverse: what backward differentiates */
     char description[512];
     pf_ode_stats *ode_stats; /* solver statistics of a CNF, NULL otherwise */
+    long root_calls;         /* root-finder invocations (implicit layers) */
 };
 
 /* Allocates a flow with n_params zeroed parameters; the caller fills ops,

@@ -1,0 +1,199 @@
+/* Periodic 2-D convolutions by im2col + GEMM (channels last). */
+#include "nn/conv2d.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/linalg.h"
+#include "core/workspace.h"
+
+pf_status pf_cnn_init(pf_cnn *cnn, int L0, int L1, int c_in, int n_hidden, const int *hidden,
+                      int c_out, int kernel, pf_activation hidden_act)
+{
+    memset(cnn, 0, sizeof *cnn);
+    if (kernel < 1 || kernel % 2 == 0 || kernel > L0 || kernel > L1)
+        return pf_fail(PF_ERR_ARG, "cnn: kernel %d must be odd and fit the %d×%d lattice", kernel,
+                       L0, L1);
+    if (n_hidden < 0 || n_hidden + 1 > PF_CNN_MAX_LAYERS)
+        return pf_fail(PF_ERR_ARG, "cnn: %d hidden layers outside [0, %d]", n_hidden,
+                       PF_CNN_MAX_LAYERS - 1);
+    cnn->L0 = L0;
+    cnn->L1 = L1;
+    cnn->kernel = kernel;
+    cnn->n_layers = n_hidden + 1;
+    cnn->hidden_act = hidden_act;
+    cnn->channels[0] = c_in;
+    for (int l = 0; l < n_hidden; l++) {
+        if (hidden[l] < 1)
+            return pf_fail(PF_ERR_ARG, "cnn: hidden[%d] = %d channels must be ≥ 1", l, hidden[l]);
+        cnn->channels[l + 1] = hidden[l];
+    }
+    cnn->channels[cnn->n_layers] = c_out;
+    size_t off = 0;
+    for (int l = 0; l < cnn->n_layers; l++) {
+        cnn->w_offset[l] = off;
+        off += (size_t)cnn->channels[l + 1] * kernel * kernel * cnn->channels[l];
+        cnn->b_offset[l] = off;
+        off += (size_t)cnn->channels[l + 1];
+    }
+    cnn->n_params = off;
+    return PF_OK;
+}
+
+void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero_last,
+                        double scale)
+{
+    const int kk = cnn->kernel * cnn->kernel;
+    for (int l = 0; l < cnn->n_layers; l++) {
+        size_t n_w = (size_t)cnn->channels[l + 1] * kk * cnn->channels[l];
+        double *W = params + cnn->w_offset[l];
+        memset(params + cnn->b_offset[l], 0, (size_t)cnn->channels[l + 1] * sizeof(double));
+        if (zero_last && l == cnn->n_layers - 1) {
+            memset(W, 0, n_w * sizeof *W);
+            continue;
+        }
+        pf_rng_normal(rng, n_w, W);
+        double s = scale / sqrt((double)kk * cnn->channels[l]);
+        for (size_t i = 0; i < n_w; i++)
+            W[i] *= s;
+    }
+}
+
+struct pf_cnn_tape {
+    int B_max;
+    const double *x;
+    double *cols[PF_CNN_MAX_LAYERS]; /* (B·V)×(k·k·C_l) */
+    double *z[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1} */
+    double *a[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1}, l < L−1 */
+    double *ds[PF_CNN_MAX_LAYERS];   /* σ'(z) */
+    double *bar[2], *zbar, *colbar;  /* scratch */
+};
+
+pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
+{
+    *out = NULL;
+    pf_cnn_tape *t = calloc(1, sizeof *t);
+    if (!t)
+        return pf_fail(PF_ERR_NOMEM, "cnn tape: cannot allocate");
+    t->B_max = B_max;
+    const size_t BV = (size_t)B_max * cnn->L0 * cnn->L1, kk = (size_t)cnn->kernel * cnn->kernel;
+    size_t max_c = 0, max_cols = 0;
+    int ok = 1;
+    for (int l = 0; l < cnn->n_layers; l++) {
+        size_t cin = (size_t)cnn->channels[l], cout = (size_t)cnn->channels[l + 1];
+        t->cols[l] = pf_alloc_doubles(BV * kk * cin, "cnn columns");
+        t->z[l] = pf_alloc_doubles(BV * cout, "cnn pre-activations");
+        t->a[l] = pf_alloc_doubles(BV * cout, "cnn activations");
+        t->ds[l] = pf_alloc_doubles(BV * cout, "cnn derivatives");
+        ok = ok && t->cols[l] && t->z[l] && t->a[l] && t->ds[l];
+        max_c = cin > max_c ? cin : max_c;
+        max_c = cout > max_c ? cout : max_c;
+        max_cols = kk * cin > max_cols ? kk * cin : max_cols;
+    }
+    t->bar[0] = pf_alloc_doubles(BV * max_c, "cnn cotangents");
+    t->bar[1] = pf_alloc_doubles(BV * max_c, "cnn cotangents");
+    t->zbar = pf_alloc_doubles(BV * max_c, "cnn cotangents");
+    t->colbar = pf_alloc_doubles(BV * max_cols, "cnn column cotangents");
+    if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || !t->colbar) {
+        pf_cnn_tape_destroy(t);
+        return PF_ERR_NOMEM;
+    }
+    *out = t;
+    return PF_OK;
+}
+
+void pf_cnn_tape_destroy(pf_cnn_tape *t)
+{
+    if (!t)
+        return;
+    for (int l = 0; l < PF_CNN_MAX_LAYERS; l++) {
+        pf_free(t->cols[l]);
+        pf_free(t->z[l]);
+        pf_free(t->a[l]);
+        pf_free(t->ds[l]);
+    }
+    pf_free(t->bar[0]);
+    pf_free(t->bar[1]);
+    pf_free(t->zbar);
+    pf_free(t->colbar);
+    free(t);
+}
+
+/* Periodic im2col (scatter = 0) or its adjoint col2im, accumulating (scatter = 1).
+ * x: (B·V)×C, cols: (B·V)×(k·k·C). */
+static void im2col(const pf_cnn *cnn, int B, int C, double *x, double *cols, int scatter)
+{
+    const int L0 = cnn->L0, L1 = cnn->L1, k = cnn->kernel, r = k / 2, V = L0 * L1;
+    for (int b = 0; b < B; b++)
+        for (int x0 = 0; x0 < L0; x0++)
+            for (int x1 = 0; x1 < L1; x1++) {
+                double *row = cols + ((size_t)b * V + (size_t)x0 * L1 + x1) * k * k * C;
+                for (int a = -r; a <= r; a++)
+                    for (int c = -r; c <= r; c++) {
+                        int y = ((x0 + a + L0) % L0) * L1 + (x1 + c + L1) % L1;
+                        double *src = x + ((size_t)b * V + y) * C;
+                        double *dst = row + (size_t)((a + r) * k + (c + r)) * C;
+                        for (int ch = 0; ch < C; ch++) {
+                            if (scatter)
+                                src[ch] += dst[ch];
+                            else
+                                dst[ch] = src[ch];
+                        }
+                    }
+            }
+}
+
+void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
+                    const double *x, double *y)
+{
+    const int BV = B * cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
+    t->x = x;
+    const double *u = x;
+    for (int l = 0; l < cnn->n_layers; l++) {
+        const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
+        im2col(cnn, B, cin, (double *)u, t->cols[l], 0);
+        double *z = t->z[l];
+        for (int i = 0; i < BV; i++)
+            memcpy(z + (size_t)i * cout, params + cnn->b_offset[l], (size_t)cout * sizeof *z);
+        pf_gemm(0, 1, BV, cout, kk * cin, 1.0, t->cols[l], kk * cin, params + cnn->w_offset[l],
+                kk * cin, 1.0, z, cout);
+        int last = l == cnn->n_layers - 1;
+        pf_activation act = last ? PF_ACT_IDENTITY : cnn->hidden_act;
+        double *a = last ? y : t->a[l];
+        pf_activation_eval(act, (size_t)BV * cout, z, a, t->ds[l], NULL);
+        u = a;
+    }
+}
+
+/* z̄ = σ'(z) ⊙ ā; W̄ += z̄ᵀ cols; b̄ += Σ z̄; cols̄ = z̄ W; ū = col2im(cols̄). */
+void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
+                     const double *ybar, double *grad, double *xbar)
+{
+    const int BV = B * cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
+    const double *abar = ybar;
+    for (int l = cnn->n_layers - 1; l >= 0; l--) {
+        const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
+        const size_t n = (size_t)BV * cout;
+        for (size_t i = 0; i < n; i++)
+            t->zbar[i] = abar[i] * t->ds[l][i];
+        if (grad) {
+            pf_gemm(1, 0, cout, kk * cin, BV, 1.0, t->zbar, cout, t->cols[l], kk * cin, 1.0,
+                    grad + cnn->w_offset[l], kk * cin);
+            double *gb = grad + cnn->b_offset[l];
+            for (int i = 0; i < BV; i++)
+                for (int j = 0; j < cout; j++)
+                    gb[j] += t->zbar[(size_t)i * cout + j];
+        }
+        if (l == 0 && !xbar)
+            break;
+        pf_gemm(0, 0, BV, kk * cin, cout, 1.0, t->zbar, cout, params + cnn->w_offset[l], kk * cin,
+                0.0, t->colbar, kk * cin);
+        double *ubar = l == 0 ? xbar : t->bar[l % 2];
+        if (l > 0)
+            memset(ubar, 0, (size_t)BV * cin * sizeof *ubar);
+        im2col(cnn, B, cin, ubar, t->colbar, 1);
+        abar = ubar;
+    }
+}
