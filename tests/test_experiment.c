@@ -86,11 +86,18 @@ Test(experiment, misspelled_keys_wrong_types_and_negative_batches_name_file_line
     const char *ode_on_realnvp[] = {"ode.t1=2.0"};
     write_file("bad10.cfg", GOOD);
     expect_refused("bad10.cfg", ode_on_realnvp, 1, "key 'ode'", "flow kind 'cnf' only");
+    const char *to_cnf[] = {"flow.kind=cnf"};
+    expect_refused("bad10.cfg", to_cnf, 1, "bad10.cfg:3: key 'flow.layers'",
+                   "does not apply to flow kind 'cnf'");
+    write_variant("bad11.cfg", 3, "flow: { hidden = [8]; }\n");
     const char *cnf_relu[] = {"flow.kind=cnf", "flow.activation=relu"};
-    expect_refused("bad10.cfg", cnf_relu, 2, "key 'flow.activation'", "smooth activation");
+    expect_refused("bad11.cfg", cnf_relu, 2, "key 'flow.activation'", "smooth activation");
     const char *cnf_rtol[] = {"flow.kind=cnf", "ode.rtol=0"};
-    expect_refused("bad10.cfg", cnf_rtol, 2, "--set ode.rtol=0: key 'ode.rtol'", "must be in");
+    expect_refused("bad11.cfg", cnf_rtol, 2, "--set ode.rtol=0: key 'ode.rtol'", "must be in");
+    const char *u1_on_mgm[] = {"flow.kind=u1"};
+    expect_refused("bad11.cfg", u1_on_mgm, 1, "key 'flow.kind'", "needs a u1 target");
     remove("bad10.cfg");
+    remove("bad11.cfg");
     for (int i = 1; i <= 9; i++) {
         char name[16];
         snprintf(name, sizeof name, "bad%d.cfg", i);

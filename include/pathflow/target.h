@@ -115,6 +115,27 @@ const char *pf_target_summary_name(const pf_target *target, int i);
 pf_status pf_target_summaries(pf_target *target, int B, const double *x,
                               const double *log_w, double *values);
 
+/* ---- Hybrid Monte Carlo -------------------------------------------------
+ * Reference samples for targets without an exact sampler (φ⁴, U(1), custom):
+ * leapfrog trajectories with unit-mass momenta and a Metropolis test on
+ * exp(−ΔH). Draws use streams (seed, trajectory), so a chain is reproducible.
+ * U(1) samples are wrapped into [0, 2π). */
+typedef struct pf_hmc_options {
+    int n_samples;      /* samples written */
+    int thermalize;     /* trajectories discarded first */
+    int thin;           /* trajectories between samples (≥ 1) */
+    int n_leapfrog;     /* leapfrog steps per trajectory */
+    double step_size;   /* leapfrog step */
+    unsigned long long seed;
+} pf_hmc_options;
+
+pf_hmc_options pf_hmc_options_default(void);
+
+/* x0: starting configuration (d) or NULL (all zero); out: n_samples×d;
+ * *acceptance: the fraction of accepted trajectories (after thermalisation). */
+pf_status pf_target_hmc(pf_target *target, const pf_hmc_options *options, const double *x0,
+                        double *out, double *acceptance);
+
 #ifdef __cplusplus
 }
 #endif

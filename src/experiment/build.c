@@ -90,8 +90,31 @@ static pf_status build_cnf(pf_experiment *e)
     return pf_flow_cnf_create(&o, &e->flow);
 }
 
+static pf_status build_u1_flow(pf_experiment *e)
+{
+    pf_u1_flow_options o = pf_u1_flow_options_default();
+    const config_setting_t *lat = pf_config_setting(e, "target.lattice");
+    o.L0 = config_setting_get_int_elem(lat, 0);
+    o.L1 = config_setting_get_int_elem(lat, 1);
+    o.n_layers = (int)pf_config_int(e, "flow.layers");
+    const config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
+    o.n_hidden = config_setting_length(hidden);
+    for (int i = 0; i < o.n_hidden; i++)
+        o.hidden[i] = config_setting_get_int_elem(hidden, i);
+    o.kernel = (int)pf_config_int(e, "flow.kernel");
+    o.n_mixture = (int)pf_config_int(e, "flow.mixture");
+    o.activation = pf_config_string(e, "flow.activation");
+    o.tolerance = pf_config_float(e, "flow.tolerance");
+    o.zero_init = pf_config_bool(e, "flow.zero_init");
+    o.init_scale = pf_config_float(e, "flow.init_scale");
+    o.seed = (unsigned long long)pf_config_int(e, "experiment.seed");
+    return pf_flow_u1_create(&o, &e->flow);
+}
+
 static pf_status build_flow(pf_experiment *e)
 {
+    if (strcmp(pf_config_string(e, "flow.kind"), "u1") == 0)
+        return build_u1_flow(e);
     if (strcmp(pf_config_string(e, "flow.kind"), "cnf") == 0)
         return build_cnf(e);
     pf_realnvp_options o = pf_realnvp_options_default();

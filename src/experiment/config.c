@@ -302,7 +302,8 @@ static pf_status fill_defaults(pf_experiment *e)
             continue; /* the ode section belongs to continuous flows */
         char path[128];
         snprintf(path, sizeof path, "%s.%s", spec->section, spec->key);
-        if (!spec->fallback || !applies_to(spec, kind) || config_lookup(&e->config, path))
+        const char *which = strcmp(spec->section, "flow") == 0 ? flow_kind : kind;
+        if (!spec->fallback || !applies_to(spec, which) || config_lookup(&e->config, path))
             continue;
         PF_TRY(set_from_text(e, spec, spec->fallback, "default"));
     }

@@ -11,6 +11,7 @@ const key_spec PF_SCHEMA[] = {
     {"experiment", "seed", VALUE_INT, NULL, "1"},
     {"experiment", "output_dir", VALUE_STRING, NULL, "\"runs\""},
 
+    /* target keys: "kinds" lists the target kinds they apply to */
     {"target", "kind", VALUE_STRING, NULL, NULL}, /* gmm, mgm, phi4, u1: required */
     {"target", "dim", VALUE_INT, "gmm mgm", NULL},
     {"target", "loc", VALUE_FLOAT, "mgm", "1.0"},
@@ -25,13 +26,17 @@ const key_spec PF_SCHEMA[] = {
     {"target", "lambda", VALUE_FLOAT, "phi4", NULL},
     {"target", "beta", VALUE_FLOAT, "u1", NULL},
 
+    /* flow keys: "kinds" lists the flow kinds they apply to */
     {"flow", "kind", VALUE_STRING, NULL, "\"realnvp\""},
-    {"flow", "layers", VALUE_INT, NULL, "4"},
+    {"flow", "layers", VALUE_INT, "realnvp u1", "4"},
     {"flow", "hidden", VALUE_INT_ARRAY, NULL, "[64, 64]"},
     {"flow", "activation", VALUE_STRING, NULL, "\"tanh\""},
-    {"flow", "mask", VALUE_STRING, NULL, "\"halves\""},
+    {"flow", "mask", VALUE_STRING, "realnvp", "\"halves\""},
     {"flow", "zero_init", VALUE_BOOL, NULL, "true"},
     {"flow", "init_scale", VALUE_FLOAT, NULL, "1.0"},
+    {"flow", "kernel", VALUE_INT, "u1", "3"},
+    {"flow", "mixture", VALUE_INT, "u1", "2"},
+    {"flow", "tolerance", VALUE_FLOAT, "u1", "1e-10"},
 
     /* ode: continuous flows (flow.kind = "cnf") only */
     {"ode", "t1", VALUE_FLOAT, NULL, "1.0"},

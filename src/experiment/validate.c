@@ -62,18 +62,22 @@ static pf_status one_of(pf_experiment *e, const char *path, const char *const *n
     return pf_config_fail(e, pf_config_setting(e, path), "'%s' unknown (valid: %s)", v, list);
 }
 
-/* Target keys given for a kind they do not apply to are mistakes. */
-static pf_status check_target_keys(pf_experiment *e, const char *kind)
+/* Keys of `section` given for a kind they do not apply to are mistakes. */
+static pf_status check_kind_keys(pf_experiment *e, const char *section, const char *kind)
 {
-    config_setting_t *group = pf_config_setting(e, "target");
-    for (int i = 0; i < config_setting_length(group); i++) {
+    config_setting_t *group = pf_config_setting(e, section);
+    for (int i = 0; group && i < config_setting_length(group); i++) {
         config_setting_t *s = config_setting_get_elem(group, i);
         for (int k = 0; k < PF_SCHEMA_SIZE; k++) {
             const key_spec *spec = &PF_SCHEMA[k];
-            if (strcmp(spec->section, "target") || strcmp(spec->key, config_setting_name(s)))
+            if (strcmp(spec->section, section) || strcmp(spec->key, config_setting_name(s)))
                 continue;
-            if (spec->kinds && !strstr(spec->kinds, kind))
-                return pf_config_fail(e, s, "does not apply to target kind '%s'", kind);
+            char padded[64];
+            snprintf(padded, sizeof padded, " %s ", kind);
+            char kinds[128];
+            snprintf(kinds, sizeof kinds, " %s ", spec->kinds ? spec->kinds : "");
+            if (spec->kinds && !strstr(kinds, padded))
+                return pf_config_fail(e, s, "does not apply to %s kind '%s'", section, kind);
         }
     }
     return PF_OK;
@@ -124,7 +128,7 @@ static pf_status check_target(pf_experiment *e)
     int k;
     PF_TRY(need(e, "target", "kind", " (gmm, mgm, phi4 or u1)"));
     PF_TRY(one_of(e, "target.kind", kinds, 4, &k));
-    PF_TRY(check_target_keys(e, kinds[k]));
+    PF_TRY(check_kind_keys(e, "target", kinds[k]));
     const char *why[] = {" (required for kind 'gmm')", " (required for kind 'mgm')",
                          " (required for kind 'phi4')", " (required for kind 'u1')"};
     if (k <= 1) {
@@ -177,8 +181,6 @@ static pf_status check_cnf(pf_experiment *e)
     if (strcmp(act, "tanh") != 0 && strcmp(act, "softplus") != 0)
         return pf_config_fail(e, pf_config_setting(e, "flow.activation"),
                               "'%s': a cnf needs a smooth activation (tanh or softplus)", act);
-    if (strcmp(pf_config_string(e, "flow.mask"), "halves") != 0)
-        return pf_config_fail(e, pf_config_setting(e, "flow.mask"), "masks apply to realnvp only");
     PF_TRY(in_range(e, "flow.init_scale", 0, 0, INFINITY));
     PF_TRY(in_range(e, "ode.t1", 0, 1, INFINITY));
     PF_TRY(in_range(e, "ode.rtol", 0, 1, 1));
@@ -189,14 +191,52 @@ static pf_status check_cnf(pf_experiment *e)
     return one_of(e, "ode.divergence", divergences, 2, &k);
 }
 
+/* The gauge-equivariant flow: a U(1) target with extents divisible by 4. */
+static pf_status check_u1_flow(pf_experiment *e)
+{
+    config_setting_t *ode = pf_config_setting(e, "ode");
+    if (ode)
+        return pf_config_fail(e, ode, "the ode section applies to flow kind 'cnf' only");
+    if (strcmp(pf_config_string(e, "target.kind"), "u1") != 0)
+        return pf_config_fail(e, pf_config_setting(e, "flow.kind"),
+                              "flow kind 'u1' needs a u1 target");
+    const config_setting_t *lat = pf_config_setting(e, "target.lattice");
+    for (int i = 0; i < 2; i++)
+        if (config_setting_get_int_elem(lat, i) % 4 != 0)
+            return pf_config_fail(e, lat, "the u1 flow needs extents divisible by 4");
+    PF_TRY(at_least(e, "flow.layers", 1));
+    config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
+    if (config_setting_length(hidden) > 7)
+        return pf_config_fail(e, hidden, "at most 7 hidden conv layers");
+    for (int i = 0; i < config_setting_length(hidden); i++)
+        if (config_setting_get_int_elem(hidden, i) < 1)
+            return pf_config_fail(e, hidden, "channels must be ≥ 1");
+    long kernel = pf_config_int(e, "flow.kernel");
+    if (kernel < 1 || kernel % 2 == 0 || kernel > config_setting_get_int_elem(lat, 0) ||
+        kernel > config_setting_get_int_elem(lat, 1))
+        return pf_config_fail(e, pf_config_setting(e, "flow.kernel"),
+                              "must be odd and fit the lattice, got %ld", kernel);
+    long K = pf_config_int(e, "flow.mixture");
+    if (K < 1 || K > 16)
+        return pf_config_fail(e, pf_config_setting(e, "flow.mixture"), "must be in [1, 16], got %ld", K);
+    pf_activation act;
+    if (pf_activation_from_name(pf_config_string(e, "flow.activation"), &act) != PF_OK)
+        return pf_config_fail(e, pf_config_setting(e, "flow.activation"), "%s", pf_last_error());
+    PF_TRY(in_range(e, "flow.tolerance", 0, 1, 1));
+    return in_range(e, "flow.init_scale", 0, 0, INFINITY);
+}
+
 static pf_status check_flow(pf_experiment *e)
 {
-    static const char *const kinds[] = {"realnvp", "cnf"};
+    static const char *const kinds[] = {"realnvp", "cnf", "u1"};
     static const char *const masks[] = {"halves", "even_odd", "checkerboard"};
     int k;
-    PF_TRY(one_of(e, "flow.kind", kinds, 2, &k));
+    PF_TRY(one_of(e, "flow.kind", kinds, 3, &k));
+    PF_TRY(check_kind_keys(e, "flow", kinds[k]));
     if (k == 1)
         return check_cnf(e);
+    if (k == 2)
+        return check_u1_flow(e);
     config_setting_t *ode = pf_config_setting(e, "ode");
     if (ode)
         return pf_config_fail(e, ode, "the ode section applies to flow kind 'cnf' only");
