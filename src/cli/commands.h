@@ -10,5 +10,6 @@ int pf_cli_exit_code(pf_status status);
 int pf_cli_report(pf_status status);
 
 int pf_cli_train(int argc, char **argv);
+int pf_cli_hmc(int argc, char **argv);
 
 #endif

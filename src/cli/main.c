@@ -14,6 +14,8 @@ static void usage(FILE *out)
                  "  train CONFIG [--set key=value ...] [--out DIR]\n"
                  "                                train a flow as the config describes; writes\n"
                  "                                config.cfg, metrics.csv, checkpoint.pfc, samples\n"
+                 "  hmc CONFIG -o FILE.npy [-n N] [--step E] [--leapfrog K] [--thermalize T] [--thin S]\n"
+                 "                                reference samples of the config's target by HMC\n"
                  "  --version                     print the library version\n");
 }
 
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "train") == 0)
         return pf_cli_train(argc - 1, argv + 1);
+    if (strcmp(argv[1], "hmc") == 0)
+        return pf_cli_hmc(argc - 1, argv + 1);
     fprintf(stderr, "pathflow: unknown command '%s' (try pathflow --help)\n", argv[1]);
     return 2;
 }
