@@ -5,7 +5,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check check-sanitize demo clean format
+.PHONY: all deps configure build check check-sanitize demo bench clean format
 
 all: build
 
@@ -35,6 +35,10 @@ demo: build
 	./$(BUILD)/pathflow train configs/quickstart.cfg --out runs/demo
 	./$(BUILD)/pathflow train configs/cnf_gmm2d_reverse_path.cfg --out runs/demo-cnf
 	@echo 'demo: results in runs/demo (RealNVP) and runs/demo-cnf (CNF): metrics.csv, checkpoint.pfc, samples.npy'
+
+# Estimator cost on every flow kind: Markdown on stdout, CSV and PNG in runs/bench.
+bench: build
+	./$(BUILD)/pathflow bench --out runs/bench
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -43,6 +43,7 @@ typedef struct cnf {
     double *lambda0, *grad_q, *scratch; /* B_max×d, n_params, B_max×d */
     uint64_t n_solves;
     int nonfinite;    /* the RHS met a non-finite value */
+    int want_grad;    /* the adjoint solve in progress needs the parameter quadrature */
 } cnf;
 
 /* Forward RHS on the packed state: x (B×d), L (B), g (B×d, optional). */
@@ -82,6 +83,10 @@ static int cnf_rhs_b(double t, N_Vector y, N_Vector yB, N_Vector yBdot, void *us
 static int cnf_quad_b(double t, N_Vector y, N_Vector yB, N_Vector qBdot, void *user)
 {
     cnf *c = user;
+    if (!c->want_grad) { /* input cotangent only: the quadrature is not needed */
+        N_VConst(0.0, qBdot);
+        return 0;
+    }
     pf_vector_field_adjoint(&c->vf, c->flow->params, c->B, t, N_VGetArrayPointer(y),
                             N_VGetArrayPointer(yB), c->w, c->scratch, N_VGetArrayPointer(qBdot));
     return 0;
@@ -153,6 +158,7 @@ static pf_status cnf_backward(pf_flow *flow, int B, const double *out_bar, const
                        c->B);
     const size_t bd = (size_t)B * c->o.dim;
     c->w = ldj_bar;
+    c->want_grad = grad != NULL;
     c->nonfinite = 0;
     pf_status st = pf_ode_solve_backward(&c->solver[c->with_score][c->forward], (long)bd, cnf_rhs_b,
                                          (long)flow->n_params, cnf_quad_b, c, c->t_end,

@@ -190,10 +190,14 @@ pf_status pf_ode_solve_backward(pf_ode_solver *s, long nB, pf_ode_rhs_b rhs_b, l
                                 pf_ode_stats *stats, const char *what)
 {
     double t_report = t1;
-    const int k = q0 ? 1 : 0;
+    /* One backward problem per solver, always with its quadrature: CVodeB
+     * integrates every backward problem of a memory, so a second one (without
+     * quadrature) would have to be re-initialised and integrated too. Callers
+     * that want no parameter gradient pass q0 = NULL and a cheap quad_rhs. */
+    const int k = 1;
     if (!s->mem)
         return pf_fail(PF_ERR_ARG, "%s: no forward solve to differentiate", what);
-    PF_TRY(backward_vectors(s, nB, k ? nQ : 0, what));
+    PF_TRY(backward_vectors(s, nB, nQ, what));
     memcpy(N_VGetArrayPointer(s->yB), lambda1, (size_t)nB * sizeof *lambda1);
     if (k)
         N_VConst(0.0, s->qB);
@@ -223,7 +227,7 @@ pf_status pf_ode_solve_backward(pf_ode_solver *s, long nB, pf_ode_rhs_b rhs_b, l
     t_report = t0;
     CHECK(CVodeGetB(s->mem, s->which[k], &t_got, s->yB), "CVodeGetB");
     memcpy(lambda0, N_VGetArrayPointer(s->yB), (size_t)nB * sizeof *lambda0);
-    if (k) {
+    if (q0) {
         CHECK(CVodeGetQuadB(s->mem, s->which[k], &t_got, s->qB), "CVodeGetQuadB");
         memcpy(q0, N_VGetArrayPointer(s->qB), (size_t)nQ * sizeof *q0);
     }

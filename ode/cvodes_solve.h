@@ -50,8 +50,8 @@ pf_status pf_ode_solve_forward(pf_ode_solver *s, SUNContext ctx, const pf_ode_se
                                const char *what);
 
 /* The adjoint of the last forward solve: λ(t1) = lambda1 (nB), integrated
- * back to t0 → lambda0 (nB); with quad != NULL also the quadrature of
- * quad_rhs (nQ values) from 0 → q0. */
+ * back to t0 → lambda0 (nB), with the quadrature of quad_rhs (nQ values,
+ * from 0) → q0 (NULL: not wanted; quad_rhs should then return zeros). */
 pf_status pf_ode_solve_backward(pf_ode_solver *s, long nB, pf_ode_rhs_b rhs_b, long nQ,
                                 pf_ode_rhs_b quad_rhs, void *user, double t1, double t0,
                                 const double *lambda1, double *lambda0, double *q0,

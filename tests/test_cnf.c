@@ -350,3 +350,31 @@ Test(cnf, long_solves_with_small_checkpoint_intervals_keep_the_adjoint_exact)
     pf_flow_destroy(flow);
     pf_target_destroy(t);
 }
+
+Test(cnf, estimators_can_take_turns_on_one_flow)
+{
+    /* Regression: CVODES integrates every backward problem of a memory, so a
+     * second backward problem per solver broke the next adjoint solve when
+     * estimators alternated (found by pathflow bench). */
+    enum { d = 2, B = 8 };
+    pf_target *t;
+    cr_assert_eq(pf_target_mgm_create(d, 1.0, 0.5, &t), PF_OK);
+    pf_flow *flow = make_cnf(d, 1, 8, "tanh", 1e-6, 20);
+    const pf_objective obj[6] = {0, 0, 0, 1, 1, 1};
+    const pf_estimator_kind kind[6] = {PF_ESTIMATOR_TOTAL, PF_ESTIMATOR_PATH,
+                                       PF_ESTIMATOR_PATH_DROPIN, PF_ESTIMATOR_ML,
+                                       PF_ESTIMATOR_PATH, PF_ESTIMATOR_PATH_DROPIN};
+    double in[B * d], *g = malloc(pf_flow_n_params(flow) * sizeof *g);
+    for (int round = 0; round < 2; round++)
+        for (int k = 0; k < 6; k++) {
+            pf_rng rng = pf_rng_make(21, (uint64_t)(10 * round + k));
+            if (obj[k] == PF_OBJECTIVE_REVERSE)
+                pf_flow_sample_base(flow, &rng, B, in);
+            else
+                pf_target_sample(t, &rng, B, in);
+            estimator_gradient(obj[k], kind[k], flow, t, B, in, g);
+        }
+    free(g);
+    pf_flow_destroy(flow);
+    pf_target_destroy(t);
+}

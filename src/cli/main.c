@@ -5,6 +5,7 @@
 
 #include <pathflow/pathflow.h>
 
+#include "bench/bench.h"
 #include "cli/commands.h"
 
 static void usage(FILE *out)
@@ -16,6 +17,7 @@ static void usage(FILE *out)
                  "                                config.cfg, metrics.csv, checkpoint.pfc, samples\n"
                  "  hmc CONFIG -o FILE.npy [-n N] [--step E] [--leapfrog K] [--thermalize T] [--thin S]\n"
                  "                                reference samples of the config's target by HMC\n"
+                 "  bench [--quick] [--out DIR]  cost of every estimator on every flow kind\n"
                  "  --version                     print the library version\n");
 }
 
@@ -37,6 +39,8 @@ int main(int argc, char **argv)
         return pf_cli_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "hmc") == 0)
         return pf_cli_hmc(argc - 1, argv + 1);
+    if (strcmp(argv[1], "bench") == 0)
+        return pf_bench_main(argc - 1, argv + 1);
     fprintf(stderr, "pathflow: unknown command '%s' (try pathflow --help)\n", argv[1]);
     return 2;
 }

@@ -9,11 +9,16 @@
 
 #include "core/error.h"
 
+static _Thread_local double gemm_flops;
+
+double pf_gemm_flops(void) { return gemm_flops; }
+
 void pf_gemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const double *A,
              int lda, const double *B, int ldb, double beta, double *C, int ldc)
 {
     if (M == 0 || N == 0)
         return;
+    gemm_flops += 2.0 * M * N * K;
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
                 ldc);

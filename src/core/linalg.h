@@ -33,6 +33,10 @@ void pf_trsm_right_lower(int M, int n, const double *L, double *B);
  * PF_ERR_NUMERIC if singular. */
 pf_status pf_logdet_lu(int n, double *A, double *logabsdet, int *sign);
 
+/* Floating-point operations issued through pf_gemm in this thread since the
+ * start (2·M·N·K per call): the benchmarks' achieved-GFLOP/s figures. */
+double pf_gemm_flops(void);
+
 /* Number of threads BLAS uses (informational). */
 int pf_blas_threads(void);
 

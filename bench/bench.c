@@ -1,0 +1,262 @@
+/* `pathflow bench [--quick] [--out DIR]`: the wall time of one full gradient
+ * step (sampling included, optimiser excluded) for each case and estimator,
+ * measured interleaved in one run (so drift cancels), with ratios to the
+ * standard estimator of the same objective, achieved GEMM GFLOP/s against
+ * the machine's own DGEMM rate, peak memory and, for CNFs, RHS evaluations.
+ * Markdown on stdout, bench.csv and bench.png (gnuplot) in DIR. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "bench/bench.h"
+#include "core/error.h"
+#include "core/linalg.h"
+#include "core/workspace.h"
+
+pf_status pf_make_directories(const char *path); /* src/experiment/run.c */
+
+#define N_EST 6
+static const pf_objective OBJ[N_EST] = {PF_OBJECTIVE_REVERSE, PF_OBJECTIVE_REVERSE,
+                                        PF_OBJECTIVE_REVERSE, PF_OBJECTIVE_FORWARD,
+                                        PF_OBJECTIVE_FORWARD, PF_OBJECTIVE_FORWARD};
+static const pf_estimator_kind KIND[N_EST] = {PF_ESTIMATOR_TOTAL, PF_ESTIMATOR_PATH,
+                                              PF_ESTIMATOR_PATH_DROPIN, PF_ESTIMATOR_ML,
+                                              PF_ESTIMATOR_PATH, PF_ESTIMATOR_PATH_DROPIN};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(int n, double *v)
+{
+    qsort(v, (size_t)n, sizeof *v, compare);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* DGEMM GFLOP/s through the same BLAS: the median of 5 n×n products. */
+static double dgemm_ceiling(int n)
+{
+    double *A = pf_alloc_doubles((size_t)n * n, "bench"), *B = pf_alloc_doubles((size_t)n * n, "bench");
+    double *C = pf_alloc_doubles((size_t)n * n, "bench"), t[5];
+    for (size_t i = 0; i < (size_t)n * n; i++)
+        A[i] = B[i] = 1.0 / (1.0 + (double)(i % 97));
+    pf_gemm(0, 0, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        pf_gemm(0, 0, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
+        t[r] = now() - t0;
+    }
+    pf_free(A);
+    pf_free(B);
+    pf_free(C);
+    return 2.0 * n * n * n / median(5, t) * 1e-9;
+}
+
+typedef struct measurement {
+    double seconds[64], flops, nfe_f, nfe_b;
+    int n;
+} measurement;
+
+/* One gradient step of estimator e (sampling included) into m. */
+static pf_status time_step(bench_case *c, pf_estimator *e, int k, uint64_t step, const double *data,
+                           double *input, double *grad, measurement *m)
+{
+    const int B = c->batch, d = pf_flow_dim(c->flow);
+    const pf_ode_stats *ode = pf_flow_ode_stats(c->flow);
+    long f0 = ode ? ode->rhs_evals : 0, b0 = ode ? ode->rhs_evals_b : 0;
+    double flops0 = pf_gemm_flops(), t0 = now();
+    pf_rng rng = pf_rng_make(7, step);
+    if (OBJ[k] == PF_OBJECTIVE_REVERSE)
+        pf_flow_sample_base(c->flow, &rng, B, input);
+    else if (pf_target_has_sampler(c->target))
+        PF_TRY(pf_target_sample(c->target, &rng, B, input));
+    else
+        memcpy(input, data, (size_t)B * d * sizeof *input);
+    pf_estimate r;
+    pf_status st = pf_estimator_eval(e, B, input, grad, NULL, &r);
+    m->seconds[m->n++] = now() - t0;
+    m->flops = pf_gemm_flops() - flops0;
+    if (ode) {
+        m->nfe_f = (double)(ode->rhs_evals - f0);
+        m->nfe_b = (double)(ode->rhs_evals_b - b0);
+    }
+    return st == PF_ERR_NUMERIC ? PF_OK : st; /* a random flow may give a non-finite step */
+}
+
+/* Forward-KL data for targets without a sampler: flow samples (any do for timing). */
+static pf_status make_data(bench_case *c, double *data, double *scratch)
+{
+    const int B = c->batch;
+    double ldj[4096];
+    pf_rng rng = pf_rng_make(3, 3);
+    pf_flow_sample_base(c->flow, &rng, B, scratch);
+    return pf_flow_forward(c->flow, B, scratch, data, ldj, NULL, NULL);
+}
+
+/* All six estimators of one case, interleaved over `rounds` after `warmup`. */
+static pf_status measure_case(bench_case *c, int warmup, int rounds, measurement *m)
+{
+    const int B = c->batch, d = pf_flow_dim(c->flow);
+    pf_estimator *est[N_EST] = {0};
+    double *input = pf_alloc_doubles((size_t)B * d, "bench"), *data = pf_alloc_doubles((size_t)B * d, "bench");
+    double *grad = pf_alloc_doubles(pf_flow_n_params(c->flow), "bench");
+    pf_status st = (input && data && grad) ? PF_OK : PF_ERR_NOMEM;
+    for (int k = 0; st == PF_OK && k < N_EST; k++)
+        st = pf_estimator_create(OBJ[k], KIND[k], c->flow, c->target, B, &est[k]);
+    if (st == PF_OK)
+        st = make_data(c, data, input);
+    memset(m, 0, N_EST * sizeof *m);
+    for (int r = 0; st == PF_OK && r < warmup + rounds; r++)
+        for (int k = 0; st == PF_OK && k < N_EST; k++) {
+            st = time_step(c, est[k], k, (uint64_t)r, data, input, grad, &m[k]);
+            if (r < warmup)
+                m[k].n = 0;
+        }
+    for (int k = 0; k < N_EST; k++)
+        pf_estimator_destroy(est[k]);
+    pf_free(input);
+    pf_free(data);
+    pf_free(grad);
+    return st;
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (double)u.ru_maxrss / 1024.0;
+}
+
+/* One table row per estimator; returns the medians (ms) in med[]. */
+static void report_case(FILE *csv, const bench_case *c, measurement *m, double ceiling)
+{
+    double med[N_EST], mins[N_EST];
+    for (int k = 0; k < N_EST; k++) {
+        double sorted[64];
+        memcpy(sorted, m[k].seconds, (size_t)m[k].n * sizeof *sorted);
+        med[k] = 1e3 * median(m[k].n, sorted);
+        mins[k] = 1e3 * sorted[0];
+    }
+    for (int k = 0; k < N_EST; k++) {
+        double ratio = med[k] / med[k < 3 ? 0 : 3], gflops = m[k].flops / (med[k] * 1e-3) * 1e-9;
+        char flop_cell[64] = "", nfe_cell[64] = "";
+        if (c->counts_flops)
+            snprintf(flop_cell, sizeof flop_cell, "%.2f (%.0f%%)", gflops, 100 * gflops / ceiling);
+        if (pf_flow_ode_stats(c->flow))
+            snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f", m[k].nfe_f, m[k].nfe_b);
+        printf("| %s | %s | %s | %.3f | %.3f | %.2f | %s | %s | %.0f |\n", c->name,
+               pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio,
+               flop_cell, nfe_cell, peak_rss_mb());
+        fprintf(csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.1f\n", c->name,
+                pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k],
+                ratio, c->counts_flops ? gflops : NAN, c->counts_flops ? gflops / ceiling : NAN,
+                pf_flow_ode_stats(c->flow) ? m[k].nfe_f : NAN,
+                pf_flow_ode_stats(c->flow) ? m[k].nfe_b : NAN, peak_rss_mb());
+    }
+    fflush(stdout);
+}
+
+/* bench.png: time relative to the standard estimator, per case (gnuplot). */
+static void plot(const char *dir, const char *ratios_path)
+{
+    char script[4400], cmd[4600];
+    snprintf(script, sizeof script, "%s/bench.gp", dir);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return;
+    fprintf(f, "set terminal pngcairo size 1100,500\nset output '%s/bench.png'\n"
+               "set style data histograms\nset style histogram cluster gap 1\n"
+               "set style fill solid border -1\nset ylabel 'wall time / standard estimator'\n"
+               "set title 'Cost of one gradient step relative to total (reverse) or ml (forward)'\n"
+               "set key outside right\nset grid ytics\nset yrange [0:*]\n"
+               "plot '%s' using 2:xtic(1) title 'reverse total', '' using 3 title 'reverse path', "
+               "'' using 4 title 'reverse path-dropin', '' using 5 title 'forward ml', "
+               "'' using 6 title 'forward path', '' using 7 title 'forward path-dropin'\n",
+            dir, ratios_path);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
+    if (system(cmd) != 0)
+        fprintf(stderr, "pathflow bench: gnuplot failed; no bench.png\n");
+}
+
+int pf_bench_main(int argc, char **argv)
+{
+    int quick = 0;
+    const char *dir = "runs/bench";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else {
+            fprintf(stderr, "usage: pathflow bench [--quick] [--out DIR]\n");
+            return 2;
+        }
+    }
+    pf_status st = pf_make_directories(dir);
+    if (st != PF_OK) {
+        fprintf(stderr, "pathflow: %s\n", pf_last_error());
+        return 3;
+    }
+    double ceiling = dgemm_ceiling(quick ? 256 : 1024);
+    printf("# pathflow bench%s\n\nDGEMM through the same BLAS: %.2f GFLOP/s. Times in ms per "
+           "gradient step (sampling included, optimiser excluded), medians and minima over %d "
+           "interleaved rounds; ratio = median / median of the standard estimator (total for "
+           "reverse, ml for forward) in the same run.\n\n",
+           quick ? " --quick" : "", ceiling, quick ? 3 : 10);
+    printf("| case | objective | estimator | median ms | min ms | ratio | GEMM GFLOP/s (of DGEMM) "
+           "| RHS evals fwd / adjoint | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n");
+    char path[4400], ratios_path[4400];
+    snprintf(path, sizeof path, "%s/bench.csv", dir);
+    snprintf(ratios_path, sizeof ratios_path, "%s/bench_ratios.dat", dir);
+    FILE *csv = fopen(path, "w"), *ratios = fopen(ratios_path, "w");
+    if (!csv || !ratios) {
+        fprintf(stderr, "pathflow bench: cannot write into %s\n", dir);
+        return 3;
+    }
+    fprintf(csv, "case,objective,estimator,median_ms,min_ms,ratio,gflops,fraction_of_dgemm,"
+                 "nfe_forward,nfe_backward,peak_rss_mb\n");
+    bench_case cases[BENCH_MAX_CASES];
+    int n = 0;
+    st = bench_make_cases(quick, cases, &n);
+    for (int i = 0; st == PF_OK && i < n; i++) {
+        measurement m[N_EST];
+        st = measure_case(&cases[i], quick ? 1 : 2, quick ? 3 : 10, m);
+        if (st != PF_OK)
+            break;
+        report_case(csv, &cases[i], m, ceiling);
+        fprintf(ratios, "\"%s\"", cases[i].name);
+        double base[2] = {0, 0};
+        for (int k = 0; k < N_EST; k++) {
+            double sorted[64];
+            memcpy(sorted, m[k].seconds, (size_t)m[k].n * sizeof *sorted);
+            double med = median(m[k].n, sorted);
+            if (k == 0 || k == 3)
+                base[k / 3] = med;
+            fprintf(ratios, " %.4f", med / base[k / 3]);
+        }
+        fprintf(ratios, "\n");
+    }
+    bench_free_cases(cases, n);
+    fclose(csv);
+    fclose(ratios);
+    if (st != PF_OK) {
+        fprintf(stderr, "pathflow: %s\n", pf_last_error());
+        return 1;
+    }
+    plot(dir, ratios_path);
+    printf("\nCSV: %s/bench.csv, chart: %s/bench.png\n", dir, dir);
+    return 0;
+}
