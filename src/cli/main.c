@@ -18,6 +18,8 @@ static void usage(FILE *out)
                  "  hmc CONFIG -o FILE.npy [-n N] [--step E] [--leapfrog K] [--thermalize T] [--thin S]\n"
                  "                                reference samples of the config's target by HMC\n"
                  "  bench [--quick] [--out DIR]  cost of every estimator on every flow kind\n"
+                 "  variance CONFIG [--checkpoint F] [--samples N] [--steps S] [--every K]\n"
+                 "                                gradient variance of the estimators over training\n"
                  "  --version                     print the library version\n");
 }
 
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
         return pf_cli_hmc(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0)
         return pf_bench_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "variance") == 0)
+        return pf_variance_main(argc - 1, argv + 1);
     fprintf(stderr, "pathflow: unknown command '%s' (try pathflow --help)\n", argv[1]);
     return 2;
 }

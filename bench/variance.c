@@ -1,0 +1,191 @@
+/* `pathflow variance CONFIG [--checkpoint F] [--samples N] [--steps S]
+ *  [--every K] [--out DIR] [--set key=value ...]`: gradient variance of the
+ * estimators of the config's objective (MATH §8) — the trace of the
+ * covariance of single-sample gradients at fixed parameters, and of batch
+ * means (trace / batch) — first at the starting parameters, then every K
+ * steps of a training run of the config's own estimator, to show sticking
+ * the landing: `path` variance falls towards zero as q → p, `total` does not.
+ * variance.csv and variance.png (gnuplot) in DIR. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pathflow/experiment.h>
+
+#include "bench/bench.h"
+#include "core/error.h"
+#include "core/workspace.h"
+
+pf_status pf_make_directories(const char *path); /* src/experiment/run.c */
+
+/* Trace of the covariance of N single-sample gradients of one estimator. */
+static pf_status single_sample_variance(pf_experiment *e, pf_objective obj, pf_estimator_kind kind,
+                                        int N, uint64_t seed, double *trace)
+{
+    pf_flow *flow = pf_experiment_flow(e);
+    pf_target *t = pf_experiment_target(e);
+    const size_t n = pf_flow_n_params(flow);
+    const int d = pf_flow_dim(flow);
+    pf_estimator *est;
+    PF_TRY(pf_estimator_create(obj, kind, flow, t, 1, &est));
+    double *g = pf_alloc_doubles(n, "variance"), *s1 = pf_alloc_doubles(n, "variance");
+    double *x = pf_alloc_doubles((size_t)d, "variance"), s2 = 0;
+    pf_status st = (g && s1 && x) ? PF_OK : PF_ERR_NOMEM;
+    int used = 0;
+    for (int k = 0; st == PF_OK && k < N; k++) {
+        pf_rng rng = pf_rng_make(seed, (uint64_t)k);
+        if (obj == PF_OBJECTIVE_REVERSE)
+            pf_flow_sample_base(flow, &rng, 1, x);
+        else
+            st = pf_target_sample(t, &rng, 1, x);
+        pf_estimate r;
+        pf_status se = st == PF_OK ? pf_estimator_eval(est, 1, x, g, NULL, &r) : st;
+        if (se == PF_ERR_NUMERIC || se == PF_ERR_SOLVER)
+            continue; /* a rare non-finite sample: left out, as the trainer does */
+        st = se;
+        for (size_t i = 0; st == PF_OK && i < n; i++) {
+            s1[i] += g[i];
+            s2 += g[i] * g[i];
+        }
+        used++;
+    }
+    double mean_sq = 0;
+    for (size_t i = 0; st == PF_OK && i < n; i++)
+        mean_sq += (s1[i] / used) * (s1[i] / used);
+    *trace = used > 1 ? (s2 / used - mean_sq) * used / (used - 1) : NAN;
+    pf_estimator_destroy(est);
+    pf_free(g);
+    pf_free(s1);
+    pf_free(x);
+    return st;
+}
+
+typedef struct variance_args {
+    const char *config, *checkpoint, *dir;
+    const char *overrides[64];
+    int n_overrides, samples, every;
+    long steps;
+} variance_args;
+
+static int parse(int argc, char **argv, variance_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->dir = "runs/variance";
+    a->samples = 500;
+    a->every = 100;
+    a->steps = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(s, "--checkpoint") == 0 && next)
+            a->checkpoint = argv[++i];
+        else if (strcmp(s, "--samples") == 0 && next)
+            a->samples = atoi(argv[++i]);
+        else if (strcmp(s, "--steps") == 0 && next)
+            a->steps = atol(argv[++i]);
+        else if (strcmp(s, "--every") == 0 && next)
+            a->every = atoi(argv[++i]);
+        else if (strcmp(s, "--out") == 0 && next)
+            a->dir = argv[++i];
+        else if (strcmp(s, "--set") == 0 && next && a->n_overrides < 64)
+            a->overrides[a->n_overrides++] = argv[++i];
+        else if (s[0] != '-' && !a->config)
+            a->config = s;
+        else
+            return 0;
+    }
+    return a->config && a->samples > 1 && a->every > 0;
+}
+
+static void plot_history(const char *dir, const char *const names[3])
+{
+    char script[4400], cmd[4600];
+    snprintf(script, sizeof script, "%s/variance.gp", dir);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return;
+    fprintf(f, "set terminal pngcairo size 900,500\nset output '%s/variance.png'\n"
+               "set datafile separator ','\nset logscale y\nset grid\nset key outside right\n"
+               "set xlabel 'training step'\nset ylabel 'trace of the single-sample gradient covariance'\n"
+               "plot for [k=0:2] '%s/variance.csv' skip 1 every 3::k using 1:4 "
+               "with linespoints lw 2 title word('%s %s %s', k+1)\n",
+            dir, dir, names[0], names[1], names[2]);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
+    if (system(cmd) != 0)
+        fprintf(stderr, "pathflow variance: gnuplot failed; no variance.png\n");
+}
+
+/* One row per estimator at the current parameters. */
+static pf_status measure_row(pf_experiment *e, FILE *csv, long step, int samples,
+                             const pf_estimator_kind kinds[3], pf_objective obj, int batch)
+{
+    for (int k = 0; k < 3; k++) {
+        double trace;
+        PF_TRY(single_sample_variance(e, obj, kinds[k], samples, 1000 + (uint64_t)step, &trace));
+        printf("| %ld | %s | %.4g | %.4g |\n", step, pf_estimator_kind_name(kinds[k]), trace,
+               trace / batch);
+        fprintf(csv, "%ld,%d,%s,%.6g,%.6g\n", step, k, pf_estimator_kind_name(kinds[k]), trace,
+                trace / batch);
+    }
+    fflush(csv);
+    fflush(stdout);
+    return PF_OK;
+}
+
+int pf_variance_main(int argc, char **argv)
+{
+    variance_args a;
+    if (!parse(argc, argv, &a)) {
+        fprintf(stderr, "usage: pathflow variance CONFIG [--checkpoint F] [--samples N] "
+                        "[--steps S] [--every K] [--out DIR] [--set key=value ...]\n");
+        return 2;
+    }
+    pf_experiment *e = NULL;
+    pf_trainer *tr = NULL;
+    FILE *csv = NULL;
+    pf_status st = pf_experiment_load(a.config, a.overrides, a.n_overrides, &e);
+    if (st == PF_OK)
+        st = pf_experiment_build(e);
+    if (st == PF_OK && a.checkpoint)
+        st = pf_flow_load_checkpoint(pf_experiment_flow(e), a.checkpoint);
+    if (st == PF_OK)
+        st = pf_make_directories(a.dir);
+    pf_train_options o = st == PF_OK ? *pf_experiment_train_options(e) : pf_train_options_default();
+    if (a.steps >= 0)
+        o.steps = a.steps;
+    const int reverse = o.objective == PF_OBJECTIVE_REVERSE;
+    const pf_estimator_kind kinds[3] = {reverse ? PF_ESTIMATOR_TOTAL : PF_ESTIMATOR_ML,
+                                        PF_ESTIMATOR_PATH, PF_ESTIMATOR_PATH_DROPIN};
+    const char *names[3] = {reverse ? "total" : "ml", "path", "path-dropin"};
+    char path[4400];
+    snprintf(path, sizeof path, "%s/variance.csv", a.dir);
+    if (st == PF_OK && !(csv = fopen(path, "w")))
+        st = pf_fail(PF_ERR_IO, "%s: cannot open for writing", path);
+    if (st == PF_OK) {
+        fprintf(csv, "step,index,estimator,trace_single,trace_batch_mean\n");
+        printf("# gradient variance, %s objective, %d single-sample gradients per point, batch %d"
+               "\n\n| step | estimator | trace of covariance (single sample) | of batch means |\n"
+               "|---|---|---|---|\n", pf_objective_name(o.objective), a.samples, o.batch);
+        st = pf_trainer_create(pf_experiment_flow(e), pf_experiment_target(e), &o, &tr);
+    }
+    if (st == PF_OK)
+        st = measure_row(e, csv, 0, a.samples, kinds, o.objective, o.batch);
+    while (st == PF_OK && pf_trainer_steps_done(tr) < o.steps) {
+        st = pf_trainer_step(tr, NULL, NULL);
+        long done = pf_trainer_steps_done(tr);
+        if (st == PF_OK && (done % a.every == 0 || done == o.steps))
+            st = measure_row(e, csv, done, a.samples, kinds, o.objective, o.batch);
+    }
+    if (csv)
+        fclose(csv);
+    if (st == PF_OK) {
+        plot_history(a.dir, names);
+        printf("\nCSV: %s/variance.csv, chart: %s/variance.png\n", a.dir, a.dir);
+    } else {
+        fprintf(stderr, "pathflow: %s\n", pf_last_error());
+    }
+    pf_trainer_destroy(tr);
+    pf_experiment_destroy(e);
+    return st == PF_OK ? 0 : 1;
+}
