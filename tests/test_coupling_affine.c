@@ -58,8 +58,8 @@ static pf_flow *one_layer_flow(const layer_case *c, double scale, unsigned long 
 {
     pf_layer *layer = make_layer(c);
     pf_flow *flow;
-    cr_assert_eq(pf_chain_create(c->dim, PF_BASE_NORMAL, &layer, 1, "coupling", &flow), PF_OK,
-                 "%s", pf_last_error());
+    cr_assert_eq(pf_chain_create(c->dim, PF_BASE_NORMAL, &layer, 1, "coupling", &flow), PF_OK, "%s",
+                 pf_last_error());
     pf_rng rng = pf_rng_make(seed, 7);
     pf_coupling_affine_init_params(pf_chain_layer(flow, 0), pf_flow_params(flow), &rng, 0, scale);
     cr_assert_eq(pf_flow_reserve(flow, B_MAX), PF_OK, "%s", pf_last_error());
@@ -69,7 +69,10 @@ static pf_flow *one_layer_flow(const layer_case *c, double scale, unsigned long 
 /* Scale 1.5: with zero biases and 1/n_in weight variance, smaller scales leave
  * a single layer close to the identity (|v − u| ~ 0.1). */
 #define SCALE 1.5
-static pf_flow *case_flow(int k) { return one_layer_flow(&CASES[k], SCALE, 300 + k); }
+static pf_flow *case_flow(int k)
+{
+    return one_layer_flow(&CASES[k], SCALE, 300 + k);
+}
 
 /* ---- the density whose score is pushed through the layer -------------------
  * f(u) = Σ_i [−½ a_i (u_i − m_i)² + κ sin(u_i) u_{i+1}] (indices mod d): an
@@ -89,8 +92,7 @@ static void f_score(int d, const double *u, double *g)
 {
     for (int j = 0; j < d; j++) {
         double a = 1.0 + 0.3 * j, m = 0.2 * (j - 1);
-        g[j] = -a * (u[j] - m) + 0.4 * cos(u[j]) * u[(j + 1) % d] +
-               0.4 * sin(u[(j - 1 + d) % d]);
+        g[j] = -a * (u[j] - m) + 0.4 * cos(u[j]) * u[(j + 1) % d] + 0.4 * sin(u[(j - 1 + d) % d]);
     }
 }
 
@@ -149,8 +151,8 @@ Test(coupling_affine, inverse_undoes_forward_and_leaves_the_conditioning_part_un
                     size_t j = (size_t)b * d + i;
                     if (c.mask[i])
                         cr_assert(v[j] == u[j] && back[j] == v[j],
-                                  "case %d %s: A-coordinate %d changed (%.17g → %.17g)", k,
-                                  acts[a], i, u[j], v[j]);
+                                  "case %d %s: A-coordinate %d changed (%.17g → %.17g)", k, acts[a],
+                                  i, u[j], v[j]);
                     else
                         moved = fmax(moved, fabs(v[j] - u[j]));
                 }
@@ -160,7 +162,8 @@ Test(coupling_affine, inverse_undoes_forward_and_leaves_the_conditioning_part_un
             }
             double e = pft_max_rel_err((size_t)B * d, back, u, 1.0);
             cr_log_info("case %d %s: max |v − u| = %.3g, |ldj| ≥ %.3g, round trip %.3g, "
-                        "|ldj + ldj_inv| ≤ %.3g", k, acts[a], moved, smallest_ldj, e, worst_ldj);
+                        "|ldj + ldj_inv| ≤ %.3g",
+                        k, acts[a], moved, smallest_ldj, e, worst_ldj);
             cr_assert_gt(moved, 0.3, "case %d %s: layer too close to identity (max |v−u| %g)", k,
                          acts[a], moved);
             cr_assert_lt(e, 1e-12, "case %d %s: inverse(forward(u)) − u: %g", k, acts[a], e);
@@ -199,8 +202,9 @@ Test(coupling_affine, log_determinant_matches_the_finite_difference_jacobian_whi
             int sign;
             cr_assert_eq(pf_logdet_lu(d, J, &logdet, &sign), PF_OK, "%s", pf_last_error());
             cr_assert_eq(pf_flow_forward(flow, 1, u, v, &ldj, NULL, NULL), PF_OK);
-            cr_assert_lt(fabs(ldj - logdet), 1e-9, "case %d: ldj %.15g vs FD log|det| %.15g (diff %g)",
-                         k, ldj, logdet, fabs(ldj - logdet));
+            cr_assert_lt(fabs(ldj - logdet), 1e-9,
+                         "case %d: ldj %.15g vs FD log|det| %.15g (diff %g)", k, ldj, logdet,
+                         fabs(ldj - logdet));
             cr_assert_eq(sign, 1, "case %d: an affine coupling preserves orientation", k);
         }
         pf_flow_destroy(flow);
@@ -302,8 +306,9 @@ static void check_backward(int forward)
             pft_fd_gradient(vjp_objective, &c, np, pf_flow_params(flow), 1e-5, fd_p);
             pft_fd_gradient(vjp_objective, &c, bd, in, 1e-5, fd_in);
 
-            pf_status st = forward ? pf_flow_forward(flow, B, in, out, ldj, with_score ? g : NULL, h)
-                                   : pf_flow_inverse(flow, B, in, out, ldj, with_score ? g : NULL, h);
+            pf_status st = forward
+                               ? pf_flow_forward(flow, B, in, out, ldj, with_score ? g : NULL, h)
+                               : pf_flow_inverse(flow, B, in, out, ldj, with_score ? g : NULL, h);
             cr_assert_eq(st, PF_OK, "%s", pf_last_error());
             memcpy(grad, prior_p, np * sizeof *grad);
             memcpy(in_bar, prior_in, sizeof in_bar);
@@ -319,8 +324,8 @@ static void check_backward(int forward)
             const char *dir = forward ? "forward" : "inverse";
             cr_assert_lt(ep, 1e-7, "%s, case %d, variant %d: parameter VJP rel err %g", dir, k,
                          variant, ep);
-            cr_assert_lt(ei, 1e-7, "%s, case %d, variant %d: input VJP rel err %g", dir, k,
-                         variant, ei);
+            cr_assert_lt(ei, 1e-7, "%s, case %d, variant %d: input VJP rel err %g", dir, k, variant,
+                         ei);
 
             /* input-only: the same cotangent again, added onto what is there */
             cr_assert_eq(pf_flow_backward(flow, B, out_bar, c.ldj_bar, NULL, in_bar), PF_OK);
@@ -328,8 +333,8 @@ static void check_backward(int forward)
                 in_bar[i] *= 0.5;
             double e2 = pft_rel_err(bd, in_bar, fd_in, 1e-8);
             worst_in = fmax(worst_in, e2);
-            cr_assert_lt(e2, 1e-7, "%s, case %d, variant %d: input-only VJP rel err %g", dir,
-                         k, variant, e2);
+            cr_assert_lt(e2, 1e-7, "%s, case %d, variant %d: input-only VJP rel err %g", dir, k,
+                         variant, e2);
             /* parameter-only (in_bar == NULL) accumulates into grad */
             cr_assert_eq(pf_flow_backward(flow, B, out_bar, c.ldj_bar, grad, NULL), PF_OK);
             for (size_t i = 0; i < np; i++)
@@ -387,8 +392,8 @@ Test(coupling_affine, layer_accumulates_ldj_and_grad_and_overwrites_its_input_co
         cr_assert_eq(v[i], v_ref[i], "output %zu: %.17g vs %.17g", i, v[i], v_ref[i]);
         cr_assert_eq(h[i], 123.0, "h touched without a score (h[%zu] = %g)", i, h[i]);
     }
-    cr_assert_lt(fabs(ldj[0] - 1.5 - ldj_ref[0]), 1e-14, "ldj not accumulated: %.17g vs 1.5 + %.17g",
-                 ldj[0], ldj_ref[0]);
+    cr_assert_lt(fabs(ldj[0] - 1.5 - ldj_ref[0]), 1e-14,
+                 "ldj not accumulated: %.17g vs 1.5 + %.17g", ldj[0], ldj_ref[0]);
     cr_assert_lt(fabs(ldj[1] + 2.0 - ldj_ref[1]), 1e-14, "ldj not accumulated: %.17g vs −2 + %.17g",
                  ldj[1], ldj_ref[1]);
 

@@ -72,15 +72,14 @@ static pf_flow *twin_of(pf_flow *flow, int dim, int layers, pf_mask_kind mask)
 static pf_estimator *make(pf_objective obj, pf_estimator_kind kind, pf_flow *flow, pf_target *t)
 {
     pf_estimator *e;
-    cr_assert_eq(pf_estimator_create(obj, kind, flow, t, B_MAX, &e), PF_OK, "%s",
-                 pf_last_error());
+    cr_assert_eq(pf_estimator_create(obj, kind, flow, t, B_MAX, &e), PF_OK, "%s", pf_last_error());
     return e;
 }
 
 /* Gradient of one estimator on one input (B×d); returns the loss. grad is
  * pre-filled with garbage: eval must overwrite it. */
-static double gradient(pf_objective obj, pf_estimator_kind kind, pf_flow *flow, pf_target *t,
-                       int B, const double *input, double *grad, double *log_w)
+static double gradient(pf_objective obj, pf_estimator_kind kind, pf_flow *flow, pf_target *t, int B,
+                       const double *input, double *grad, double *log_w)
 {
     pf_estimator *e = make(obj, kind, flow, t);
     pf_estimate r;
@@ -103,7 +102,10 @@ static void make_input(pf_objective obj, pf_flow *flow, pf_target *t, int B, uin
 }
 
 static const pf_estimator_kind FIRST[2] = {PF_ESTIMATOR_TOTAL, PF_ESTIMATOR_ML};
-static const char *obj_name(int obj) { return pf_objective_name((pf_objective)obj); }
+static const char *obj_name(int obj)
+{
+    return pf_objective_name((pf_objective)obj);
+}
 
 /* ---- path = path-dropin ------------------------------------------------------ */
 
@@ -273,8 +275,8 @@ Test(estimators, path_gradients_equal_finite_differences_of_the_loss_with_the_de
             worst = fmax(worst, e);
             cr_log_info("%s %s vs FD with frozen density: rel err %g", obj_name(obj),
                         pf_estimator_kind_name(kind), e);
-            cr_assert_lt(e, 1e-6, "%s %s vs FD with the density frozen: rel err %g",
-                         obj_name(obj), pf_estimator_kind_name(kind), e);
+            cr_assert_lt(e, 1e-6, "%s %s vs FD with the density frozen: rel err %g", obj_name(obj),
+                         pf_estimator_kind_name(kind), e);
         }
         /* and the path gradient is not the total one: the dropped score term matters */
         gradient((pf_objective)obj, FIRST[obj], flow, t, B, input, g, NULL);
@@ -387,8 +389,8 @@ Test(estimators, path_gradients_stick_the_landing_for_an_identity_flow_on_a_norm
         /* reverse: base samples; forward: data from p = N(0, I) = q_θ */
         pft_fill_normal(3 + obj, 10 * 3, input, 1.0);
         per_sample_gradients((pf_objective)obj, flow, t, input, 10, &max_path, &min_other);
-        cr_log_info("identity flow, %s: max |path entry| %g, min max |%s entry| %g",
-                    obj_name(obj), max_path, pf_estimator_kind_name(FIRST[obj]), min_other);
+        cr_log_info("identity flow, %s: max |path entry| %g, min max |%s entry| %g", obj_name(obj),
+                    max_path, pf_estimator_kind_name(FIRST[obj]), min_other);
         cr_assert_lt(max_path, 1e-12, "%s path: largest per-sample gradient entry %g",
                      obj_name(obj), max_path);
         cr_assert_gt(min_other, 1e-3, "%s %s should not vanish (smallest max entry %g)",
@@ -412,11 +414,9 @@ Test(estimators, path_gradients_stick_the_landing_when_the_target_is_the_flows_o
         pf_target *t;
         cr_assert_eq(pf_target_custom_create(d, flow_action, flow_force, &user, &t), PF_OK);
         for (int obj = 0; obj < 2; obj++) {
-            per_sample_gradients((pf_objective)obj, flow, t, obj ? x : z, 8, &max_path,
-                                 &min_other);
-            cr_log_info("p = q_θ, force route %d, %s: max |path entry| %g, min max |%s| %g",
-                        route, obj_name(obj), max_path, pf_estimator_kind_name(FIRST[obj]),
-                        min_other);
+            per_sample_gradients((pf_objective)obj, flow, t, obj ? x : z, 8, &max_path, &min_other);
+            cr_log_info("p = q_θ, force route %d, %s: max |path entry| %g, min max |%s| %g", route,
+                        obj_name(obj), max_path, pf_estimator_kind_name(FIRST[obj]), min_other);
             cr_assert_lt(max_path, 1e-12,
                          "%s path/path-dropin (force route %d): largest per-sample entry %g",
                          obj_name(obj), route, max_path);
@@ -579,8 +579,8 @@ Test(estimators, every_estimator_reports_the_plain_objective_and_the_same_log_we
         for (int k = 0; k < 3; k++) {
             double e = fabs(loss[k] - ref);
             worst_loss = fmax(worst_loss, e);
-            cr_assert_lt(e, 1e-10, "%s %s: loss %.14g vs plain MC objective %.14g",
-                         obj_name(obj), pf_estimator_kind_name(kinds[obj][k]), loss[k], ref);
+            cr_assert_lt(e, 1e-10, "%s %s: loss %.14g vs plain MC objective %.14g", obj_name(obj),
+                         pf_estimator_kind_name(kinds[obj][k]), loss[k], ref);
             double es = pft_max_rel_err((size_t)B * d, samples[k], x, 1.0);
             cr_assert_lt(es, 1e-12, "%s %s: pf_estimator_samples differs from %s by %g",
                          obj_name(obj), pf_estimator_kind_name(kinds[obj][k]),
@@ -630,7 +630,10 @@ static int nan_action(void *user, int B, const double *x, double *S)
     return 0;
 }
 
-static int failing_force(void *user, int B, const double *x, double *F) { return -3; }
+static int failing_force(void *user, int B, const double *x, double *F)
+{
+    return -3;
+}
 
 Test(estimators, misuse_and_failing_targets_are_reported_with_messages)
 {

@@ -86,10 +86,11 @@ Test(realnvp, inverse_undoes_forward_and_log_determinants_are_opposite)
             worst_ldj = fmax(worst_ldj, fabs(ldj[b] + ldj_inv[b]));
         }
         double e = pft_max_rel_err(bd, back, z, 1.0);
-        cr_log_info("%s: ‖x−z‖/max(‖x‖,‖z‖) = %.3g, min |ldj| = %.3g, round trip %.3g, |ldj+ldj_inv| ≤ %.3g",
+        cr_log_info("%s: ‖x−z‖/max(‖x‖,‖z‖) = %.3g, min |ldj| = %.3g, round trip %.3g, "
+                    "|ldj+ldj_inv| ≤ %.3g",
                     CASES[k].name, moved, smallest_ldj, e, worst_ldj);
-        cr_assert_gt(moved, 0.3, "%s: flow too close to identity (‖x−z‖/max(‖x‖,‖z‖) = %g)", CASES[k].name,
-                     moved);
+        cr_assert_gt(moved, 0.3, "%s: flow too close to identity (‖x−z‖/max(‖x‖,‖z‖) = %g)",
+                     CASES[k].name, moved);
         cr_assert_lt(e, 1e-12, "%s: inverse(forward(z)) − z: %g", CASES[k].name, e);
         cr_assert_lt(worst_ldj, 1e-12, "%s: |ldj + ldj_inv| up to %g", CASES[k].name, worst_ldj);
         /* the other way round, from points that are not flow samples. (Far in
@@ -142,8 +143,8 @@ Test(realnvp, log_determinant_matches_the_finite_difference_jacobian)
             worst = fmax(worst, e);
             cr_assert_lt(e, 1e-8, "%s: ldj %.12g vs FD log|det| %.12g (diff %g)", CASES[k].name,
                          ldj, logdet, e);
-            cr_assert_eq(sign, 1, "%s: couplings preserve orientation (det sign %d)",
-                         CASES[k].name, sign);
+            cr_assert_eq(sign, 1, "%s: couplings preserve orientation (det sign %d)", CASES[k].name,
+                         sign);
         }
         pf_flow_destroy(flow);
     }
@@ -462,10 +463,12 @@ Test(realnvp, misuse_of_passes_is_refused_with_messages)
     cr_assert_eq(pf_flow_backward(flow, 2, z, NULL, NULL, x), PF_ERR_ARG, "backward before a pass");
     cr_assert_not_null(strstr(pf_last_error(), "no forward or inverse pass"), "%s",
                        pf_last_error());
-    cr_assert_eq(pf_flow_forward(flow, 3, z, x, ldj, NULL, NULL), PF_ERR_ARG, "forward B > reserved");
+    cr_assert_eq(pf_flow_forward(flow, 3, z, x, ldj, NULL, NULL), PF_ERR_ARG,
+                 "forward B > reserved");
     cr_assert_not_null(strstr(pf_last_error(), "batch size 3 outside [1, 2]"), "%s",
                        pf_last_error());
-    cr_assert_eq(pf_flow_inverse(flow, 3, z, x, ldj, NULL, NULL), PF_ERR_ARG, "inverse B > reserved");
+    cr_assert_eq(pf_flow_inverse(flow, 3, z, x, ldj, NULL, NULL), PF_ERR_ARG,
+                 "inverse B > reserved");
     cr_assert_eq(pf_flow_forward(flow, 0, z, x, ldj, NULL, NULL), PF_ERR_ARG, "B = 0 accepted");
     cr_assert_eq(pf_flow_forward(flow, 2, z, x, NULL, NULL, NULL), PF_ERR_ARG, "ldj NULL accepted");
     cr_assert_eq(pf_flow_forward(flow, 2, z, x, ldj, z, NULL), PF_ERR_ARG,
@@ -476,5 +479,19 @@ Test(realnvp, misuse_of_passes_is_refused_with_messages)
     cr_assert_eq(pf_flow_inverse(flow, 3, z, x, ldj, NULL, NULL), PF_ERR_ARG);
     cr_assert_eq(pf_flow_backward(flow, 2, z, NULL, NULL, x), PF_OK,
                  "a refused call must not disturb the tape: %s", pf_last_error());
+    pf_flow_destroy(flow);
+}
+
+Test(realnvp, backward_refuses_a_batch_size_other_than_the_last_passs)
+{
+    pf_realnvp_options o = pf_realnvp_options_default();
+    o.dim = 2;
+    pf_flow *flow;
+    cr_assert_eq(pf_flow_realnvp_create(&o, &flow), PF_OK);
+    cr_assert_eq(pf_flow_reserve(flow, 4), PF_OK);
+    double z[8] = {0}, x[8], ldj[4], bar[8] = {0};
+    cr_assert_eq(pf_flow_forward(flow, 1, z, x, ldj, NULL, NULL), PF_OK);
+    cr_assert_eq(pf_flow_backward(flow, 4, bar, NULL, NULL, bar), PF_ERR_ARG);
+    cr_assert_not_null(strstr(pf_last_error(), "differs from the last pass"), "%s", pf_last_error());
     pf_flow_destroy(flow);
 }

@@ -55,7 +55,14 @@ pf_status pf_fail_context(pf_status status, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof last_message && previous[0] != '\0')
-        snprintf(last_message + n, sizeof last_message - (size_t)n, ": %s", previous);
+    /* append ": <previous>", truncating (without a format the compiler would
+     * flag as possibly truncated) */
+    size_t used = n < 0 ? 0 : (size_t)n;
+    if (used + 2 < sizeof last_message && previous[0] != '\0') {
+        size_t room = sizeof last_message - used - 3, len = strlen(previous);
+        memcpy(last_message + used, ": ", 2);
+        memcpy(last_message + used + 2, previous, len < room ? len : room);
+        last_message[used + 2 + (len < room ? len : room)] = '\0';
+    }
     return status;
 }

@@ -92,6 +92,7 @@ pf_status pf_flow_forward(pf_flow *flow, int B, const double *z, double *x, doub
     flow->last_pass = 0;
     PF_TRY(flow->ops->forward(flow, B, z, x, ldj, score_in, score_out));
     flow->last_pass = 1;
+    flow->last_B = B;
     return PF_OK;
 }
 
@@ -104,6 +105,7 @@ pf_status pf_flow_inverse(pf_flow *flow, int B, const double *x, double *z, doub
     flow->last_pass = 0;
     PF_TRY(flow->ops->inverse(flow, B, x, z, ldj_inv, score_in, score_out));
     flow->last_pass = -1;
+    flow->last_B = B;
     return PF_OK;
 }
 
@@ -114,6 +116,9 @@ pf_status pf_flow_backward(pf_flow *flow, int B, const double *out_bar, const do
     if (flow->last_pass == 0)
         return pf_fail(PF_ERR_ARG, "%s flow backward: no forward or inverse pass to differentiate",
                        flow->kind);
+    if (B != flow->last_B)
+        return pf_fail(PF_ERR_ARG, "%s flow backward: batch %d differs from the last pass's %d",
+                       flow->kind, B, flow->last_B);
     return flow->ops->backward(flow, B, out_bar, ldj_bar, grad, in_bar);
 }
 

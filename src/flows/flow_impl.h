@@ -27,6 +27,7 @@ struct pf_flow {
     double *params; /* n_params, aligned, owned */
     int B_max;      /* batch size the tape is sized for (0: not yet) */
     int last_pass;  /* 0 none, 1 forward, −1 inverse: what backward differentiates */
+    int last_B;     /* batch size of that pass */
     char description[512];
     pf_ode_stats *ode_stats; /* solver statistics of a CNF, NULL otherwise */
     long root_calls;         /* root-finder invocations (implicit layers) */

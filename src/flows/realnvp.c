@@ -50,8 +50,9 @@ static pf_status check_options(const pf_realnvp_options *o, pf_activation *act)
      * checkerboard branch with lattice 0 (division by zero, SIGFPE) and index
      * past mask_names in describe(). */
     if ((unsigned)o->mask > PF_MASK_CHECKERBOARD)
-        return pf_fail(PF_ERR_ARG, "realnvp: mask kind %d unknown (valid: halves, even_odd, "
-                                   "checkerboard)", (int)o->mask);
+        return pf_fail(PF_ERR_ARG,
+                       "realnvp: mask kind %d unknown (valid: halves, even_odd, checkerboard)",
+                       (int)o->mask);
     if (o->n_hidden < 0 || o->n_hidden > 16)
         return pf_fail(PF_ERR_ARG, "realnvp: %d hidden layers outside [0, 16]", o->n_hidden);
     if (o->mask == PF_MASK_CHECKERBOARD &&
