@@ -1,6 +1,8 @@
 /* Dense layers and MLPs on batches. Every batched product is one GEMM:
  * forward z = u Wᵀ (+ b), input VJP ū = z̄ W, parameter gradient W̄ += z̄ᵀ u,
- * tangents ż = u̇ Wᵀ over B·T rows. MATH.md §4 (conditioners), §7 (tangents). */
+ * tangents ż = u̇ Wᵀ over B·T rows. MATH.md §4 (conditioners), §7 (tangents).
+ * Row-major throughout: a batch is B×n, W_l is n_{l+1}×n_l, tangents are
+ * B×T×n, i.e. a (B·T)×n matrix whose rows b·T … b·T+T−1 belong to sample b. */
 #include "nn/mlp.h"
 
 #include <math.h>
@@ -12,92 +14,144 @@
 #include "core/workspace.h"
 
 #define LEAKY_SLOPE 0.01
+#define N_ACTIVATIONS 5
+#define VALID_ACTIVATIONS "identity, tanh, softplus, relu, leaky_relu"
 
-static const char *ACTIVATION_NAMES[] = {"identity", "tanh", "softplus", "relu", "leaky_relu"};
+static const char *const ACTIVATION_NAMES[N_ACTIVATIONS] = {"identity", "tanh", "softplus",
+                                                            "relu", "leaky_relu"};
 
-const char *pf_activation_name(pf_activation act) { return ACTIVATION_NAMES[act]; }
+const char *pf_activation_name(pf_activation act)
+{
+    return (unsigned)act < N_ACTIVATIONS ? ACTIVATION_NAMES[act] : "(not an activation)";
+}
 
 pf_status pf_activation_from_name(const char *name, pf_activation *act)
 {
-    for (int i = 0; i < 5; i++)
-        if (name && strcmp(name, ACTIVATION_NAMES[i]) == 0) {
+    if (!name)
+        return pf_fail(PF_ERR_ARG, "activation name is NULL (valid: " VALID_ACTIVATIONS ")");
+    for (int i = 0; i < N_ACTIVATIONS; i++)
+        if (strcmp(name, ACTIVATION_NAMES[i]) == 0) {
             *act = (pf_activation)i;
             return PF_OK;
         }
-    return pf_fail(PF_ERR_ARG,
-                   "activation '%s' unknown (valid: identity, tanh, softplus, relu, leaky_relu)",
-                   name ? name : "(null)");
+    return pf_fail(PF_ERR_ARG, "activation '%s' unknown (valid: " VALID_ACTIVATIONS ")", name);
 }
 
-/* Logistic function 1/(1 + e^{−z}) without overflow. */
-static inline double logistic(double z)
+/* ---- activations: σ, σ', σ'' of one value --------------------------------- */
+
+static inline void tanh_eval(double z, double *s, double *ds, double *d2s)
 {
-    if (z >= 0)
-        return 1.0 / (1.0 + exp(-z));
-    double e = exp(z);
-    return e / (1.0 + e);
+    *s = tanh(z);
+    *ds = 1.0 - *s * *s;    /* σ' = 1 − tanh² */
+    *d2s = -2.0 * *s * *ds; /* σ'' = −2 tanh σ' */
 }
 
-/* z: n → s = σ(z), ds = σ'(z), d2s = σ''(z), each optional. */
+/* softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^{−|z|}): one exp, which
+ * never overflows; σ' is the logistic function and σ'' = σ'(1 − σ'). */
+static inline void softplus_eval(double z, double *s, double *ds, double *d2s)
+{
+    const double e = exp(-fabs(z));
+    *s = fmax(z, 0.0) + log1p(e);
+    *ds = z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+    *d2s = *ds * (1.0 - *ds);
+}
+
+/* relu and leaky relu: σ'(0) is taken from the left (0, resp. the slope). */
+static inline void relu_eval(double z, double *s, double *ds, double *d2s)
+{
+    *s = z > 0 ? z : 0.0;
+    *ds = z > 0 ? 1.0 : 0.0;
+    *d2s = 0.0;
+}
+
+static inline void leaky_relu_eval(double z, double *s, double *ds, double *d2s)
+{
+    *s = z > 0 ? z : LEAKY_SLOPE * z;
+    *ds = z > 0 ? 1.0 : LEAKY_SLOPE;
+    *d2s = 0.0;
+}
+
+static inline void identity_eval(double z, double *s, double *ds, double *d2s)
+{
+    *s = z;
+    *ds = 1.0;
+    *d2s = 0.0;
+}
+
+/* The switch sits outside the loop so that each loop inlines one activation. */
+#define ACTIVATION_LOOP(element_eval)                                                          \
+    for (size_t i = 0; i < n; i++) {                                                           \
+        double v, d1, d2;                                                                      \
+        element_eval(z[i], &v, &d1, &d2);                                                      \
+        if (s)                                                                                 \
+            s[i] = v;                                                                          \
+        if (ds)                                                                                \
+            ds[i] = d1;                                                                        \
+        if (d2s)                                                                               \
+            d2s[i] = d2;                                                                       \
+    }
+
+/* z: n → s = σ(z), ds = σ'(z), d2s = σ''(z): n each, each optional. */
 void pf_activation_eval(pf_activation act, size_t n, const double *z, double *s, double *ds,
                         double *d2s)
 {
-    for (size_t i = 0; i < n; i++) {
-        double zi = z[i], v, d1, d2;
-        switch (act) {
-        case PF_ACT_TANH:
-            v = tanh(zi);
-            d1 = 1.0 - v * v;
-            d2 = -2.0 * v * d1;
-            break;
-        case PF_ACT_SOFTPLUS:
-            v = fmax(zi, 0.0) + log1p(exp(-fabs(zi)));
-            d1 = logistic(zi);
-            d2 = d1 * (1.0 - d1);
-            break;
-        case PF_ACT_RELU:
-            v = zi > 0 ? zi : 0.0;
-            d1 = zi > 0 ? 1.0 : 0.0;
-            d2 = 0.0;
-            break;
-        case PF_ACT_LEAKY_RELU:
-            v = zi > 0 ? zi : LEAKY_SLOPE * zi;
-            d1 = zi > 0 ? 1.0 : LEAKY_SLOPE;
-            d2 = 0.0;
-            break;
-        default:
-            v = zi;
-            d1 = 1.0;
-            d2 = 0.0;
-        }
-        if (s)
-            s[i] = v;
-        if (ds)
-            ds[i] = d1;
-        if (d2s)
-            d2s[i] = d2;
+    switch (act) {
+    case PF_ACT_TANH: ACTIVATION_LOOP(tanh_eval) break;
+    case PF_ACT_SOFTPLUS: ACTIVATION_LOOP(softplus_eval) break;
+    case PF_ACT_RELU: ACTIVATION_LOOP(relu_eval) break;
+    case PF_ACT_LEAKY_RELU: ACTIVATION_LOOP(leaky_relu_eval) break;
+    case PF_ACT_IDENTITY:
+    default: ACTIVATION_LOOP(identity_eval) break;
     }
+}
+
+#undef ACTIVATION_LOOP
+
+/* σ'' ≡ 0 (away from kinks): the σ'' term of MATH §7 vanishes. */
+static int has_curvature(pf_activation act)
+{
+    return act == PF_ACT_TANH || act == PF_ACT_SOFTPLUS;
+}
+
+/* ---- description and parameters ------------------------------------------ */
+
+static pf_status check_activation(pf_activation act, const char *field)
+{
+    if ((unsigned)act < N_ACTIVATIONS)
+        return PF_OK;
+    return pf_fail(PF_ERR_ARG, "mlp: %s = %d is not an activation (valid: " VALID_ACTIVATIONS ")",
+                   field, (int)act);
+}
+
+/* hidden: n_hidden widths. Everything is checked before *mlp is filled in. */
+static pf_status check_description(int n_in, int n_hidden, const int *hidden, int n_out,
+                                   pf_activation hidden_act, pf_activation output_act)
+{
+    if (n_hidden < 0 || n_hidden + 1 > PF_MLP_MAX_LAYERS)
+        return pf_fail(PF_ERR_ARG, "mlp: n_hidden = %d outside [0, %d] (at most %d layers)",
+                       n_hidden, PF_MLP_MAX_LAYERS - 1, PF_MLP_MAX_LAYERS);
+    if (n_hidden > 0 && !hidden)
+        return pf_fail(PF_ERR_ARG, "mlp: hidden is NULL but n_hidden = %d", n_hidden);
+    if (n_in < 1)
+        return pf_fail(PF_ERR_ARG, "mlp: n_in = %d, widths must be ≥ 1", n_in);
+    for (int l = 0; l < n_hidden; l++)
+        if (hidden[l] < 1)
+            return pf_fail(PF_ERR_ARG, "mlp: hidden[%d] = %d, widths must be ≥ 1", l, hidden[l]);
+    if (n_out < 1)
+        return pf_fail(PF_ERR_ARG, "mlp: n_out = %d, widths must be ≥ 1", n_out);
+    PF_TRY(check_activation(hidden_act, "hidden_act"));
+    return check_activation(output_act, "output_act");
 }
 
 pf_status pf_mlp_init(pf_mlp *mlp, int n_in, int n_hidden, const int *hidden, int n_out,
                       pf_activation hidden_act, pf_activation output_act)
 {
     memset(mlp, 0, sizeof *mlp);
-    if (n_hidden < 0 || n_hidden + 1 > PF_MLP_MAX_LAYERS)
-        return pf_fail(PF_ERR_ARG, "mlp: %d hidden layers outside [0, %d]", n_hidden,
-                       PF_MLP_MAX_LAYERS - 1);
-    if (n_in < 1 || n_out < 1)
-        return pf_fail(PF_ERR_ARG, "mlp: input width %d and output width %d must be ≥ 1", n_in,
-                       n_out);
-    if ((unsigned)hidden_act > PF_ACT_LEAKY_RELU || (unsigned)output_act > PF_ACT_LEAKY_RELU)
-        return pf_fail(PF_ERR_ARG, "mlp: unknown activation");
+    PF_TRY(check_description(n_in, n_hidden, hidden, n_out, hidden_act, output_act));
     mlp->n_layers = n_hidden + 1;
     mlp->width[0] = n_in;
-    for (int l = 0; l < n_hidden; l++) {
-        if (hidden[l] < 1)
-            return pf_fail(PF_ERR_ARG, "mlp: hidden[%d] = %d, widths must be ≥ 1", l, hidden[l]);
+    for (int l = 0; l < n_hidden; l++)
         mlp->width[l + 1] = hidden[l];
-    }
     mlp->width[mlp->n_layers] = n_out;
     mlp->hidden_act = hidden_act;
     mlp->output_act = output_act;
@@ -112,6 +166,7 @@ pf_status pf_mlp_init(pf_mlp *mlp, int n_in, int n_hidden, const int *hidden, in
     return PF_OK;
 }
 
+/* params: n_params. W_l ~ N(0, 1/n_l) (variance-preserving at initialisation), b_l = 0. */
 void pf_mlp_init_params(const pf_mlp *mlp, double *params, pf_rng *rng, int zero_last)
 {
     for (int l = 0; l < mlp->n_layers; l++) {
@@ -133,18 +188,18 @@ void pf_mlp_init_params(const pf_mlp *mlp, double *params, pf_rng *rng, int zero
 
 struct pf_mlp_tape {
     int B_max, T_max, max_width;
-    const double *x;                  /* B×n_0: input of the last forward */
-    const double *xdot;               /* B×T×n_0: input tangents of the last tangent pass */
-    double *z[PF_MLP_MAX_LAYERS];     /* B×n_{l+1}: pre-activations */
-    double *a[PF_MLP_MAX_LAYERS];     /* B×n_{l+1}: activations (l < L−1) */
-    double *ds[PF_MLP_MAX_LAYERS];    /* B×n_{l+1}: σ'(z) */
-    double *zdot[PF_MLP_MAX_LAYERS];  /* B·T×n_{l+1}: tangents of z */
-    double *adot[PF_MLP_MAX_LAYERS];  /* B·T×n_{l+1}: tangents of a (l < L−1) */
-    double *bar[2];                   /* B×max_width: activation cotangents (ping-pong) */
-    double *zbar;                     /* B×max_width */
-    double *d2s;                      /* B×max_width: σ''(z) */
-    double *tbar[2];                  /* B·T×max_width: tangent cotangents (ping-pong) */
-    double *zdotbar;                  /* B·T×max_width */
+    const double *x;                 /* B×n_0: input of the last forward */
+    const double *xdot;              /* B×T×n_0: input tangents of the last tangent pass */
+    double *z[PF_MLP_MAX_LAYERS];    /* B×n_{l+1}: pre-activations */
+    double *a[PF_MLP_MAX_LAYERS];    /* B×n_{l+1}: activations (l < L−1; y is the caller's) */
+    double *ds[PF_MLP_MAX_LAYERS];   /* B×n_{l+1}: σ'(z) */
+    double *zdot[PF_MLP_MAX_LAYERS]; /* (B·T)×n_{l+1}: tangents of z */
+    double *adot[PF_MLP_MAX_LAYERS]; /* (B·T)×n_{l+1}: tangents of a (l < L−1) */
+    double *bar[2];                  /* B×max_width: activation cotangents (ping-pong) */
+    double *zbar;                    /* B×max_width */
+    double *d2s;                     /* B×max_width: σ''(z) */
+    double *tbar[2];                 /* (B·T)×max_width: tangent cotangents (ping-pong) */
+    double *zdotbar;                 /* (B·T)×max_width */
     pf_arena arena;
 };
 
@@ -153,27 +208,29 @@ static pf_activation layer_act(const pf_mlp *mlp, int l)
     return l == mlp->n_layers - 1 ? mlp->output_act : mlp->hidden_act;
 }
 
-/* Takes every buffer of the tape from its arena (or, with arena NULL, only
- * counts the doubles needed). */
+/* Hands every buffer of the tape out of `arena`, or, with arena NULL, only
+ * counts the doubles needed: one routine, so the sizing cannot drift. */
 static size_t tape_layout(const pf_mlp *mlp, pf_mlp_tape *t, pf_arena *arena)
 {
     size_t need = 0;
     const size_t B = (size_t)t->B_max, BT = (size_t)t->B_max * t->T_max, W = (size_t)t->max_width;
-#define TAKE(ptr, n)                                   \
-    do {                                               \
-        need += pf_arena_cost(n);                      \
-        if (arena)                                     \
-            (ptr) = pf_arena_take(arena, (n));         \
+#define TAKE(ptr, n)                                                                               \
+    do {                                                                                           \
+        need += pf_arena_cost(n);                                                                  \
+        if (arena)                                                                                 \
+            (ptr) = pf_arena_take(arena, (n));                                                     \
     } while (0)
     for (int l = 0; l < mlp->n_layers; l++) {
-        size_t n = (size_t)mlp->width[l + 1];
+        const size_t n = (size_t)mlp->width[l + 1];
+        const int hidden = l < mlp->n_layers - 1;
         TAKE(t->z[l], B * n);
-        TAKE(t->a[l], B * n);
         TAKE(t->ds[l], B * n);
-        if (BT) {
+        if (hidden)
+            TAKE(t->a[l], B * n);
+        if (BT)
             TAKE(t->zdot[l], BT * n);
+        if (BT && hidden)
             TAKE(t->adot[l], BT * n);
-        }
     }
     TAKE(t->bar[0], B * W);
     TAKE(t->bar[1], B * W);
@@ -191,6 +248,8 @@ static size_t tape_layout(const pf_mlp *mlp, pf_mlp_tape *t, pf_arena *arena)
 pf_status pf_mlp_tape_create(const pf_mlp *mlp, int B_max, int T_max, pf_mlp_tape **out)
 {
     *out = NULL;
+    if (mlp->n_layers < 1)
+        return pf_fail(PF_ERR_ARG, "mlp tape: the MLP has no layers (was pf_mlp_init called?)");
     if (B_max < 1 || T_max < 0)
         return pf_fail(PF_ERR_ARG, "mlp tape: B_max = %d must be ≥ 1 and T_max = %d ≥ 0", B_max,
                        T_max);
@@ -202,8 +261,7 @@ pf_status pf_mlp_tape_create(const pf_mlp *mlp, int B_max, int T_max, pf_mlp_tap
     for (int l = 0; l <= mlp->n_layers; l++)
         if (mlp->width[l] > t->max_width)
             t->max_width = mlp->width[l];
-    size_t need = tape_layout(mlp, t, NULL);
-    pf_status st = pf_arena_init(&t->arena, need, "mlp tape");
+    pf_status st = pf_arena_init(&t->arena, tape_layout(mlp, t, NULL), "mlp tape");
     if (st != PF_OK) {
         free(t);
         return st;
@@ -221,9 +279,10 @@ void pf_mlp_tape_destroy(pf_mlp_tape *tape)
     free(tape);
 }
 
-/* ---- forward and its VJPs ------------------------------------------------------ */
+/* ---- forward and its VJPs ------------------------------------------------- */
 
-/* x: B×n_0 → y: B×n_L. Layer l: z = u Wᵀ + b, a = σ(z); σ'(z) is kept. */
+/* x: B×n_0 → y: B×n_L; tape: z_l, σ'(z_l), a_l: B×n_{l+1}. W_l: n_{l+1}×n_l, b_l: n_{l+1}.
+ * Layer l: z = u Wᵀ + b (bias broadcast, then one GEMM with beta = 1), a = σ(z). */
 void pf_mlp_forward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B,
                     const double *x, double *y)
 {
@@ -243,10 +302,27 @@ void pf_mlp_forward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int
 }
 
 /* The input of layer l in the last forward: B×n_l. */
-static const double *layer_input(const pf_mlp_tape *t, int l) { return l == 0 ? t->x : t->a[l - 1]; }
+static const double *layer_input(const pf_mlp_tape *t, int l)
+{
+    return l == 0 ? t->x : t->a[l - 1];
+}
 
-/* Shared reverse sweep: ȳ: B×n_L → grad (+=, if not NULL), x̄ (+=, if not NULL).
- * Per layer (restating z = u Wᵀ + b, a = σ(z)):
+/* Derivative of z = u Wᵀ + b in W and b, over `rows` rows:
+ * W̄ += z̄ᵀ u (one GEMM, beta = 1), and b̄ += Σ_rows z̄ if gb is not NULL.
+ * zbar: rows×n_out, u: rows×n_in, gW: n_out×n_in, gb: n_out. */
+static void accumulate_dense_gradient(int rows, int n_in, int n_out, const double *zbar,
+                                      const double *u, double *gW, double *gb)
+{
+    pf_gemm(1, 0, n_out, n_in, rows, 1.0, zbar, n_out, u, n_in, 1.0, gW, n_in);
+    if (!gb)
+        return;
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < n_out; j++)
+            gb[j] += zbar[(size_t)r * n_out + j];
+}
+
+/* Shared reverse sweep: ȳ: B×n_L → grad (n_params, +=, if not NULL), x̄ (B×n_0,
+ * +=, if not NULL). Per layer, restating z = u Wᵀ + b, a = σ(z):
  *   z̄ = σ'(z) ⊙ ā;  W̄ += z̄ᵀ u;  b̄ += Σ_rows z̄;  ū = z̄ W. */
 static void reverse_sweep(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B,
                           const double *ybar, double *grad, double *xbar)
@@ -257,15 +333,10 @@ static void reverse_sweep(const pf_mlp *mlp, const double *params, pf_mlp_tape *
         const double *W = params + mlp->w_offset[l], *ds = t->ds[l];
         const size_t n = (size_t)B * n_out;
         for (size_t i = 0; i < n; i++)
-            t->zbar[i] = abar[i] * ds[i];
-        if (grad) {
-            pf_gemm(1, 0, n_out, n_in, B, 1.0, t->zbar, n_out, layer_input(t, l), n_in, 1.0,
-                    grad + mlp->w_offset[l], n_in);
-            double *gb = grad + mlp->b_offset[l];
-            for (int r = 0; r < B; r++)
-                for (int j = 0; j < n_out; j++)
-                    gb[j] += t->zbar[(size_t)r * n_out + j];
-        }
+            t->zbar[i] = ds[i] * abar[i];
+        if (grad)
+            accumulate_dense_gradient(B, n_in, n_out, t->zbar, layer_input(t, l),
+                                      grad + mlp->w_offset[l], grad + mlp->b_offset[l]);
         if (l == 0) {
             if (xbar)
                 pf_gemm(0, 0, B, n_in, n_out, 1.0, t->zbar, n_out, W, n_in, 1.0, xbar, n_in);
@@ -277,22 +348,25 @@ static void reverse_sweep(const pf_mlp *mlp, const double *params, pf_mlp_tape *
     }
 }
 
+/* ybar: B×n_L, xbar: B×n_0 (+=). */
 void pf_mlp_vjp_input(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B,
                       const double *ybar, double *xbar)
 {
     reverse_sweep(mlp, params, t, B, ybar, NULL, xbar);
 }
 
+/* ybar: B×n_L, grad: n_params (+=), xbar: B×n_0 (+=, may be NULL). */
 void pf_mlp_backward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B,
                      const double *ybar, double *grad, double *xbar)
 {
     reverse_sweep(mlp, params, t, B, ybar, grad, xbar);
 }
 
-/* ---- forward-mode tangents and their reverse pass (MATH §7) ------------------- */
+/* ---- forward-mode tangents and their reverse pass (MATH §7) --------------- */
 
-/* xdot: B×T×n_0 → ydot: B×T×n_L. Per layer: ż = u̇ Wᵀ (one GEMM over B·T
- * rows), ȧ = σ'(z) ⊙ ż with σ'(z) of sample b broadcast over its T tangents. */
+/* xdot: B×T×n_0 → ydot: B×T×n_L; tape: ż_l, ȧ_l: (B·T)×n_{l+1}. Per layer:
+ * ż = u̇ Wᵀ (one GEMM over B·T rows), ȧ = σ'(z) ⊙ ż with σ'(z_b) of sample b
+ * broadcast over its T tangents. */
 void pf_mlp_tangent(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B, int T,
                     const double *xdot, double *ydot)
 {
@@ -307,7 +381,7 @@ void pf_mlp_tangent(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int
         for (int b = 0; b < B; b++) {
             const double *ds = t->ds[l] + (size_t)b * n_out;
             for (int k = 0; k < T; k++) {
-                size_t row = ((size_t)b * T + k) * n_out;
+                const size_t row = ((size_t)b * T + k) * n_out;
                 for (int j = 0; j < n_out; j++)
                     adot[row + j] = ds[j] * zdot[row + j];
             }
@@ -316,37 +390,43 @@ void pf_mlp_tangent(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int
     }
 }
 
-/* The tangent input of layer l in the last tangent pass: B·T×n_l. */
+/* The tangent input of layer l in the last tangent pass: (B·T)×n_l. */
 static const double *layer_tangent_input(const pf_mlp_tape *t, int l)
 {
     return l == 0 ? t->xdot : t->adot[l - 1];
 }
 
-/* One layer of the reverse pass through (a, ȧ) = (σ(z), σ'(z) ⊙ ż):
- *   z̄ = σ'(z) ⊙ ā + Σ_t σ''(z) ⊙ ż_t ⊙ ǡ_t,   ż̄_t = σ'(z) ⊙ ǡ_t.
- * abar: B×n_out (NULL = 0), adotbar: B·T×n_out → t->zbar, t->zdotbar. */
+/* Reverse of one layer's (a, ȧ_t) = (σ(z), σ'(z) ⊙ ż_t), MATH §7:
+ *   z̄ = σ'(z) ⊙ ā + Σ_t σ''(z) ⊙ ż_t ⊙ ā̇_t,   ż̄_t = σ'(z) ⊙ ā̇_t.
+ * abar: B×n_out (NULL = 0), adotbar: (B·T)×n_out → t->zbar: B×n_out,
+ * t->zdotbar: (B·T)×n_out. */
 static void tangent_layer_cotangents(const pf_mlp *mlp, pf_mlp_tape *t, int l, int B, int T,
                                      const double *abar, const double *adotbar)
 {
     const int n_out = mlp->width[l + 1];
+    const size_t n = (size_t)B * n_out;
     const double *ds = t->ds[l], *zdot = t->zdot[l];
-    pf_activation_eval(layer_act(mlp, l), (size_t)B * n_out, t->z[l], NULL, NULL, t->d2s);
+    double *zbar = t->zbar, *zdotbar = t->zdotbar, *d2s = t->d2s;
+    const int curved = has_curvature(layer_act(mlp, l));
+    if (curved)
+        pf_activation_eval(layer_act(mlp, l), n, t->z[l], NULL, NULL, d2s);
+    for (size_t i = 0; i < n; i++)
+        zbar[i] = abar ? ds[i] * abar[i] : 0.0;
     for (int b = 0; b < B; b++)
-        for (int j = 0; j < n_out; j++) {
-            size_t i = (size_t)b * n_out + j;
-            double acc = abar ? ds[i] * abar[i] : 0.0;
-            for (int k = 0; k < T; k++) {
-                size_t it = ((size_t)b * T + k) * n_out + j;
-                acc += t->d2s[i] * zdot[it] * adotbar[it];
-                t->zdotbar[it] = ds[i] * adotbar[it];
+        for (int k = 0; k < T; k++) {
+            const size_t row = ((size_t)b * T + k) * n_out, i0 = (size_t)b * n_out;
+            for (int j = 0; j < n_out; j++) {
+                zdotbar[row + j] = ds[i0 + j] * adotbar[row + j];
+                if (curved)
+                    zbar[i0 + j] += d2s[i0 + j] * zdot[row + j] * adotbar[row + j];
             }
-            t->zbar[i] = acc;
         }
 }
 
-/* ybar: B×n_L (NULL = 0), ydotbar: B×T×n_L → grad += (if not NULL),
- * xbar += (B×n_0, if not NULL), xdotbar += (B×T×n_0, if not NULL).
- * Per layer: W̄ += z̄ᵀu + ż̄ᵀu̇, b̄ += Σ z̄, ū = z̄ W, u̇̄ = ż̄ W. */
+/* ybar: B×n_L (NULL = 0), ydotbar: B×T×n_L → grad: n_params (+=, if not NULL),
+ * xbar: B×n_0 (+=, if not NULL), xdotbar: B×T×n_0 (+=, if not NULL). Per layer:
+ * W̄ += z̄ᵀu + Σ_t ż̄_tᵀu̇_t, b̄ += Σ z̄, ū = z̄ W, u̇̄_t = ż̄_t W (MATH §7, with
+ * GEMMs over B and B·T rows). */
 void pf_mlp_tangent_backward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B,
                              int T, const double *ybar, const double *ydotbar, double *grad,
                              double *xbar, double *xdotbar)
@@ -357,14 +437,11 @@ void pf_mlp_tangent_backward(const pf_mlp *mlp, const double *params, pf_mlp_tap
         const double *W = params + mlp->w_offset[l];
         tangent_layer_cotangents(mlp, t, l, B, T, abar, adotbar);
         if (grad) {
-            double *gW = grad + mlp->w_offset[l], *gb = grad + mlp->b_offset[l];
-            pf_gemm(1, 0, n_out, n_in, B, 1.0, t->zbar, n_out, layer_input(t, l), n_in, 1.0,
-                    gW, n_in);
-            pf_gemm(1, 0, n_out, n_in, B * T, 1.0, t->zdotbar, n_out, layer_tangent_input(t, l),
-                    n_in, 1.0, gW, n_in);
-            for (int r = 0; r < B; r++)
-                for (int j = 0; j < n_out; j++)
-                    gb[j] += t->zbar[(size_t)r * n_out + j];
+            double *gW = grad + mlp->w_offset[l];
+            accumulate_dense_gradient(B, n_in, n_out, t->zbar, layer_input(t, l), gW,
+                                      grad + mlp->b_offset[l]);
+            accumulate_dense_gradient(B * T, n_in, n_out, t->zdotbar, layer_tangent_input(t, l),
+                                      gW, NULL);
         }
         if (l == 0) {
             if (xbar)

@@ -10,7 +10,12 @@
  * Parameters live outside the MLP in one flat double[] of pf_mlp.n_params
  * (the flow's parameter vector, so optimiser, checkpoints and MPI see one
  * array): layer l's W at w_offset[l], then its b at b_offset[l].
- * Gradients accumulate (+=) into caller-owned buffers; the caller zeroes. */
+ * Gradients accumulate (+=) into caller-owned buffers; the caller zeroes.
+ *
+ * Calls after pf_mlp_tape_create never allocate and check nothing: B ≤ B_max
+ * and T ≤ T_max of the tape, a forward before any VJP/backward/tangent call,
+ * and a tangent pass before pf_mlp_tangent_backward are the caller's
+ * preconditions. */
 #ifndef PF_NN_MLP_H
 #define PF_NN_MLP_H
 
@@ -26,11 +31,16 @@ typedef enum pf_activation {
     PF_ACT_LEAKY_RELU /* slope 0.01 for z < 0 */
 } pf_activation;
 
-/* Name ↔ enum ("identity", "tanh", "softplus", "relu", "leaky_relu"). */
+/* Name ↔ enum ("identity", "tanh", "softplus", "relu", "leaky_relu").
+ * pf_activation_name of a value outside the enum gives "(not an activation)";
+ * pf_activation_from_name fails with PF_ERR_ARG and a message naming the
+ * string and listing the valid names. */
 const char *pf_activation_name(pf_activation act);
 pf_status pf_activation_from_name(const char *name, pf_activation *act);
 
-/* σ(z), σ'(z), σ''(z) element-wise on n values (any of the outputs may be NULL). */
+/* σ(z), σ'(z), σ''(z) element-wise on n values (any of the outputs may be NULL).
+ * softplus is evaluated as max(z, 0) + log1p(e^{−|z|}) (finite for any z); at
+ * the kink of relu / leaky_relu σ'(0) is the left derivative (0 / 0.01). */
 void pf_activation_eval(pf_activation act, size_t n, const double *z, double *s, double *ds,
                         double *d2s);
 
@@ -46,7 +56,8 @@ typedef struct pf_mlp {
 } pf_mlp;
 
 /* Describe an MLP: n_in → hidden[0] → ... → hidden[n_hidden−1] → n_out.
- * n_hidden may be 0 (a single affine layer). Widths ≥ 1. */
+ * n_hidden may be 0 (a single affine layer), at most PF_MLP_MAX_LAYERS − 1.
+ * Widths ≥ 1. PF_ERR_ARG with a message naming the bad field otherwise. */
 pf_status pf_mlp_init(pf_mlp *mlp, int n_in, int n_hidden, const int *hidden, int n_out,
                       pf_activation hidden_act, pf_activation output_act);
 
@@ -63,8 +74,9 @@ typedef struct pf_mlp_tape pf_mlp_tape;
 pf_status pf_mlp_tape_create(const pf_mlp *mlp, int B_max, int T_max, pf_mlp_tape **out);
 void pf_mlp_tape_destroy(pf_mlp_tape *tape);
 
-/* x: B×n_in → y: B×n_out. Records the pass in the tape (x is referenced, not
- * copied: it must stay unchanged until the backward/VJP calls are done). */
+/* x: B×n_in → y: B×n_out, B ≤ B_max. Records the pass in the tape (x is
+ * referenced, not copied: it must stay unchanged until the backward/VJP calls
+ * are done; y is not needed by them). */
 void pf_mlp_forward(const pf_mlp *mlp, const double *params, pf_mlp_tape *tape, int B,
                     const double *x, double *y);
 
@@ -80,14 +92,16 @@ void pf_mlp_backward(const pf_mlp *mlp, const double *params, pf_mlp_tape *tape,
 
 /* Forward-mode tangents of the last forward: T tangents per sample, batched as
  * GEMMs. xdot: B×T×n_in → ydot: B×T×n_out, ydot[b,t] = (∂y/∂x)(x_b) xdot[b,t].
- * T ≤ T_max of the tape. Records the tangents for pf_mlp_tangent_backward. */
+ * T ≤ T_max of the tape. Records the tangents for pf_mlp_tangent_backward
+ * (xdot is referenced, not copied, like x in the forward). */
 void pf_mlp_tangent(const pf_mlp *mlp, const double *params, pf_mlp_tape *tape, int B, int T,
                     const double *xdot, double *ydot);
 
 /* Reverse pass through the last forward and tangent passes (MATH §7): given
  * cotangents ȳ (B×n_out, may be NULL = 0) of y and ẏ̄ (B×T×n_out) of ydot,
- * accumulate grad += ∂/∂θ, xbar += ∂/∂x (may be NULL), xdotbar += ∂/∂ẋ (may be
- * NULL), of the scalar Σ ȳ·y + Σ ẏ̄·ẏ. */
+ * accumulate grad += ∂/∂θ (may be NULL), xbar += ∂/∂x (may be NULL), xdotbar +=
+ * ∂/∂ẋ (may be NULL), of the scalar Σ ȳ·y + Σ ẏ̄·ẏ. T must equal the T of the
+ * last pf_mlp_tangent. */
 void pf_mlp_tangent_backward(const pf_mlp *mlp, const double *params, pf_mlp_tape *tape, int B,
                              int T, const double *ybar, const double *ydotbar, double *grad,
                              double *xbar, double *xdotbar);
