@@ -65,7 +65,7 @@ static double dgemm_ceiling(int n)
 }
 
 typedef struct measurement {
-    double seconds[64], flops, nfe_f, nfe_b;
+    double seconds[64], flops, nfe_f, nfe_b, steps_f, steps_b;
     int n;
 } measurement;
 
@@ -76,6 +76,7 @@ static pf_status time_step(bench_case *c, pf_estimator *e, int k, uint64_t step,
     const int B = c->batch, d = pf_flow_dim(c->flow);
     const pf_ode_stats *ode = pf_flow_ode_stats(c->flow);
     long f0 = ode ? ode->rhs_evals : 0, b0 = ode ? ode->rhs_evals_b : 0;
+    long s0 = ode ? ode->steps : 0, sb0 = ode ? ode->steps_b : 0;
     double flops0 = pf_gemm_flops(), t0 = now();
     pf_rng rng = pf_rng_make(7, step);
     if (OBJ[k] == PF_OBJECTIVE_REVERSE)
@@ -91,6 +92,8 @@ static pf_status time_step(bench_case *c, pf_estimator *e, int k, uint64_t step,
     if (ode) {
         m->nfe_f = (double)(ode->rhs_evals - f0);
         m->nfe_b = (double)(ode->rhs_evals_b - b0);
+        m->steps_f = (double)(ode->steps - s0);
+        m->steps_b = (double)(ode->steps_b - sb0);
     }
     return st == PF_ERR_NUMERIC ? PF_OK : st; /* a random flow may give a non-finite step */
 }
@@ -132,8 +135,29 @@ static pf_status measure_case(bench_case *c, int warmup, int rounds, measurement
     return st;
 }
 
+/* Peak resident memory of this case: /proc/self/status VmHWM after resetting
+ * it (writing 5 to /proc/self/clear_refs, Linux ≥ 4.0) before the case; the
+ * process-wide getrusage peak where /proc is not available. */
+static void reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
 static double peak_rss_mb(void)
 {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            fclose(f);
+            return atof(line + 6) / 1024.0;
+        }
+    if (f)
+        fclose(f);
     struct rusage u;
     getrusage(RUSAGE_SELF, &u);
     return (double)u.ru_maxrss / 1024.0;
@@ -155,15 +179,18 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, double c
         if (c->counts_flops)
             snprintf(flop_cell, sizeof flop_cell, "%.2f (%.0f%%)", gflops, 100 * gflops / ceiling);
         if (pf_flow_ode_stats(c->flow))
-            snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f", m[k].nfe_f, m[k].nfe_b);
+            snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f (%.0f / %.0f steps)", m[k].nfe_f,
+                     m[k].nfe_b, m[k].steps_f, m[k].steps_b);
         printf("| %s | %s | %s | %.3f | %.3f | %.2f | %s | %s | %.0f |\n", c->name,
                pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio,
                flop_cell, nfe_cell, peak_rss_mb());
-        fprintf(csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.1f\n", c->name,
+        fprintf(csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.1f\n", c->name,
                 pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k],
                 ratio, c->counts_flops ? gflops : NAN, c->counts_flops ? gflops / ceiling : NAN,
                 pf_flow_ode_stats(c->flow) ? m[k].nfe_f : NAN,
-                pf_flow_ode_stats(c->flow) ? m[k].nfe_b : NAN, peak_rss_mb());
+                pf_flow_ode_stats(c->flow) ? m[k].nfe_b : NAN,
+                pf_flow_ode_stats(c->flow) ? m[k].steps_f : NAN,
+                pf_flow_ode_stats(c->flow) ? m[k].steps_b : NAN, peak_rss_mb());
     }
     fflush(stdout);
 }
@@ -217,7 +244,7 @@ int pf_bench_main(int argc, char **argv)
            "reverse, ml for forward) in the same run.\n\n",
            quick ? " --quick" : "", ceiling, quick ? 3 : 10);
     printf("| case | objective | estimator | median ms | min ms | ratio | GEMM GFLOP/s (of DGEMM) "
-           "| RHS evals fwd / adjoint | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n");
+           "| RHS evals fwd / adjoint per step | peak RSS MB of the case |\n|---|---|---|---|---|---|---|---|---|\n");
     char path[4400], ratios_path[4400];
     snprintf(path, sizeof path, "%s/bench.csv", dir);
     snprintf(ratios_path, sizeof ratios_path, "%s/bench_ratios.dat", dir);
@@ -227,12 +254,13 @@ int pf_bench_main(int argc, char **argv)
         return 3;
     }
     fprintf(csv, "case,objective,estimator,median_ms,min_ms,ratio,gflops,fraction_of_dgemm,"
-                 "nfe_forward,nfe_backward,peak_rss_mb\n");
+                 "nfe_forward,nfe_backward,steps_forward,steps_backward,peak_rss_mb\n");
     bench_case cases[BENCH_MAX_CASES];
     int n = 0;
     st = bench_make_cases(quick, cases, &n);
     for (int i = 0; st == PF_OK && i < n; i++) {
         measurement m[N_EST];
+        reset_peak_rss();
         st = measure_case(&cases[i], quick ? 1 : 2, quick ? 3 : 10, m);
         if (st != PF_OK)
             break;
