@@ -1,7 +1,10 @@
-/* Tests for src/nn/mlp.c: every VJP, tangent and tangent-reverse pass against
- * central finite differences, for every activation and several shapes
- * (width 1, batch 1, no hidden layer, deep-and-narrow, wide). */
+/* Tests for src/nn/mlp.c: the forward against a naive loop over the documented
+ * layout, every VJP, tangent and tangent-reverse pass against central finite
+ * differences (for every activation, as hidden and as output activation, and
+ * for several shapes: width 1 everywhere, batch 1, no hidden layer,
+ * deep-and-narrow, wide), accumulation, initialisation and error messages. */
 #include <criterion/criterion.h>
+#include <criterion/logging.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,58 +14,156 @@
 #include "testutil.h"
 
 typedef struct shape {
+    const char *name;
     int n_in, n_hidden, hidden[4], n_out, B;
 } shape;
 
 static const shape SHAPES[] = {
-    {1, 1, {1}, 1, 1},          /* width 1 everywhere, batch 1 */
-    {3, 0, {0}, 2, 4},          /* a single affine layer */
-    {3, 3, {7, 1, 5}, 2, 5},    /* deep, with a width-1 bottleneck */
-    {6, 2, {32, 32}, 12, 17},   /* wide */
+    {"1→1→1→1, B=3 (width 1 everywhere)", 1, 2, {1, 1}, 1, 3},
+    {"4→6→3, B=1", 4, 1, {6}, 3, 1},
+    {"3→2, B=4 (no hidden layer)", 3, 0, {0}, 2, 4},
+    {"3→7→1→5→2, B=5", 3, 3, {7, 1, 5}, 2, 5},
+    {"6→32→32→12, B=17", 6, 2, {32, 32}, 12, 17},
 };
 #define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
+#define WIDE_SHAPE (&SHAPES[N_SHAPES - 1])
+
 static const pf_activation ACTS[] = {PF_ACT_IDENTITY, PF_ACT_TANH, PF_ACT_SOFTPLUS, PF_ACT_RELU,
                                      PF_ACT_LEAKY_RELU};
-#define N_ACTS 5
-#define TOL 1e-6
-/* Absolute floor of the relative errors: a dead relu unit makes a gradient
- * exactly 0 while its finite difference is rounding noise of ~1e-13. */
-#define FLOOR 1e-6
+#define N_ACTS (int)(sizeof ACTS / sizeof ACTS[0])
 
-/* Everything one FD check needs: the network, its tape, a point, cotangents. */
+/* Activation cases: each activation as the hidden one (identity output), then
+ * each non-identity activation as the output one (tanh hidden). */
+#define N_CASES (2 * N_ACTS - 1)
+static pf_activation case_hidden(int c)
+{
+    return c < N_ACTS ? ACTS[c] : PF_ACT_TANH;
+}
+static pf_activation case_output(int c)
+{
+    return c < N_ACTS ? PF_ACT_IDENTITY : ACTS[c - N_ACTS + 1];
+}
+
+#define TOL 1e-6
+/* Finite-difference step: 4th-order central stencil, truncation ~h⁴, rounding
+ * ~1e-16/h ≈ 1e-11 relative. */
+#define FD_STEP 1e-5
+/* Floor of the norms in the relative errors. Some gradients are exactly 0
+ * (a dead relu chain, x̄ of an affine map with ȳ = 0) while the stencil is
+ * rounding noise of ~eps·|f|/h ≈ 1e-11·|f| even on a constant f; arrays of
+ * norm below 1e-3 are therefore compared in absolute terms (to 1e-9). Real
+ * gradient norms here are O(0.1–100), so the floor never hides an error. */
+#define FLOOR 1e-3
+/* Relu and leaky relu are not differentiable at z = 0. The points are drawn
+ * until every pre-activation of the network satisfies |z| ≥ KINK_MARGIN. The
+ * stencils move a parameter or an input by at most 2·FD_STEP = 2e-5 (the
+ * directional ones move x by 2·FD_STEP·ẋ), and the sensitivities ∂z/∂(·) are
+ * O(1–10) here, so no pre-activation changes sign within a stencil. The
+ * seeds are fixed: a failure would be deterministic, never flaky. */
+#define KINK_MARGIN 1e-3
+#define REFERENCE_MAX_WIDTH 64
+
+/* ---- an independent reference: the documented layout, looped naively ---- */
+
+static double reference_activation(pf_activation act, double z)
+{
+    switch (act) {
+    case PF_ACT_TANH: return tanh(z);
+    case PF_ACT_SOFTPLUS: return z > 30 ? z + exp(-z) : log1p(exp(z));
+    case PF_ACT_RELU: return z > 0 ? z : 0.0;
+    case PF_ACT_LEAKY_RELU: return z > 0 ? z : 0.01 * z;
+    default: return z;
+    }
+}
+
+/* x: B×n_0 → y: B×n_L, one sample and one dot product at a time, with W_l
+ * (n_{l+1}×n_l row-major) at w_offset[l] and b_l at b_offset[l]. Returns the
+ * smallest |z| over all pre-activations (the distance to the relu kinks). */
+static double reference_forward(const pf_mlp *mlp, const double *params, int B, const double *x,
+                                double *y)
+{
+    double smallest = INFINITY, u[REFERENCE_MAX_WIDTH], a[REFERENCE_MAX_WIDTH];
+    for (int b = 0; b < B; b++) {
+        memcpy(u, x + (size_t)b * mlp->width[0], (size_t)mlp->width[0] * sizeof *u);
+        for (int l = 0; l < mlp->n_layers; l++) {
+            const int n_in = mlp->width[l], n_out = mlp->width[l + 1];
+            cr_assert_leq(n_out, REFERENCE_MAX_WIDTH);
+            const pf_activation act = l == mlp->n_layers - 1 ? mlp->output_act : mlp->hidden_act;
+            for (int i = 0; i < n_out; i++) {
+                double z = params[mlp->b_offset[l] + i];
+                for (int j = 0; j < n_in; j++)
+                    z += params[mlp->w_offset[l] + (size_t)i * n_in + j] * u[j];
+                smallest = fmin(smallest, fabs(z));
+                a[i] = reference_activation(act, z);
+            }
+            memcpy(u, a, (size_t)n_out * sizeof *u);
+        }
+        memcpy(y + (size_t)b * mlp->width[mlp->n_layers], u,
+               (size_t)mlp->width[mlp->n_layers] * sizeof *y);
+    }
+    return smallest;
+}
+
+/* ---- fixtures: a network, its tape, a point, cotangents ------------------ */
+
 typedef struct fixture {
+    const shape *shape;
     pf_mlp mlp;
     pf_mlp_tape *tape;
     int B, T;
     double *params, *x, *xdot, *ybar, *ydotbar, *y, *ydot;
 } fixture;
 
-/* Random parameters (biases too, so that relu kinks sit away from the
- * points: the seeds are fixed, so a kink crossed by the FD stencil would fail
- * deterministically, never flakily). */
-static fixture make_fixture(const shape *s, pf_activation act, pf_activation out_act, int T,
-                            uint64_t seed)
+static int has_kink(pf_activation act)
+{
+    return act == PF_ACT_RELU || act == PF_ACT_LEAKY_RELU;
+}
+
+/* Parameters as pf_mlp_init_params draws them, plus N(0, 0.5²) biases so that
+ * the biases' gradients are tested at a generic point. */
+static void draw_point(fixture *f, uint64_t seed)
+{
+    const size_t nx = (size_t)f->B * f->mlp.width[0], tt = f->T > 0 ? (size_t)f->T : 1;
+    const size_t ny = (size_t)f->B * f->mlp.width[f->mlp.n_layers];
+    pf_rng rng = pf_rng_make(seed, 7);
+    pf_mlp_init_params(&f->mlp, f->params, &rng, 0);
+    for (int l = 0; l < f->mlp.n_layers; l++)
+        pft_fill_normal(seed + 100 + l, (size_t)f->mlp.width[l + 1], f->params + f->mlp.b_offset[l],
+                        0.5);
+    pft_fill_normal(seed + 1, nx, f->x, 1.0);
+    pft_fill_normal(seed + 2, nx * tt, f->xdot, 1.0);
+    pft_fill_normal(seed + 3, ny, f->ybar, 1.0);
+    pft_fill_normal(seed + 4, ny * tt, f->ydotbar, 1.0);
+}
+
+static fixture make_fixture(const shape *s, pf_activation hidden_act, pf_activation output_act,
+                            int T, uint64_t seed)
 {
     fixture f;
     memset(&f, 0, sizeof f);
-    cr_assert_eq(pf_mlp_init(&f.mlp, s->n_in, s->n_hidden, s->hidden, s->n_out, act, out_act),
-                 PF_OK, "%s", pf_last_error());
-    cr_assert_eq(pf_mlp_tape_create(&f.mlp, s->B, T, &f.tape), PF_OK);
+    f.shape = s;
+    cr_assert_eq(
+        pf_mlp_init(&f.mlp, s->n_in, s->n_hidden, s->hidden, s->n_out, hidden_act, output_act),
+        PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_mlp_tape_create(&f.mlp, s->B, T, &f.tape), PF_OK, "%s", pf_last_error());
     f.B = s->B;
     f.T = T;
-    size_t nx = (size_t)s->B * s->n_in, ny = (size_t)s->B * s->n_out, tt = T > 0 ? T : 1;
-    f.params = malloc(f.mlp.n_params * sizeof(double));
-    f.x = malloc(nx * sizeof(double));
-    f.xdot = malloc(nx * tt * sizeof(double));
-    f.ybar = malloc(ny * sizeof(double));
-    f.ydotbar = malloc(ny * tt * sizeof(double));
-    f.y = malloc(ny * sizeof(double));
-    f.ydot = malloc(ny * tt * sizeof(double));
-    pft_fill_normal(seed, f.mlp.n_params, f.params, 0.8);
-    pft_fill_normal(seed + 1, nx, f.x, 1.0);
-    pft_fill_normal(seed + 2, nx * tt, f.xdot, 1.0);
-    pft_fill_normal(seed + 3, ny, f.ybar, 1.0);
-    pft_fill_normal(seed + 4, ny * tt, f.ydotbar, 1.0);
+    const size_t nx = (size_t)s->B * s->n_in, ny = (size_t)s->B * s->n_out;
+    const size_t tt = T > 0 ? (size_t)T : 1;
+    f.params = calloc(f.mlp.n_params, sizeof(double));
+    f.x = calloc(nx, sizeof(double));
+    f.xdot = calloc(nx * tt, sizeof(double));
+    f.ybar = calloc(ny, sizeof(double));
+    f.ydotbar = calloc(ny * tt, sizeof(double));
+    f.y = calloc(ny, sizeof(double));
+    f.ydot = calloc(ny * tt, sizeof(double));
+    const int kinked = has_kink(hidden_act) || has_kink(output_act);
+    for (int attempt = 0;; attempt++) {
+        cr_assert_lt(attempt, 50, "%s: no point with |z| ≥ %g found", s->name, KINK_MARGIN);
+        draw_point(&f, seed + 1000 * (uint64_t)attempt);
+        if (!kinked || reference_forward(&f.mlp, f.params, f.B, f.x, f.y) >= KINK_MARGIN)
+            break;
+    }
     return f;
 }
 
@@ -78,20 +179,30 @@ static void free_fixture(fixture *f)
     free(f->ydot);
 }
 
-/* Σ ȳ·y(x; θ) (+ Σ ẏ̄·ẏ when T > 0): the scalar whose gradients we check. */
+static size_t n_inputs(const fixture *f)
+{
+    return (size_t)f->B * f->mlp.width[0];
+}
+static size_t n_outputs(const fixture *f)
+{
+    return (size_t)f->B * f->mlp.width[f->mlp.n_layers];
+}
+
+/* Σ ȳ·y(x; θ) (+ Σ ẏ̄·ẏ when T > 0, ẏ recomputed by pf_mlp_tangent): the
+ * scalar whose gradients the backward passes compute. */
 static double objective(fixture *f)
 {
     pf_mlp_forward(&f->mlp, f->params, f->tape, f->B, f->x, f->y);
-    size_t ny = (size_t)f->B * f->mlp.width[f->mlp.n_layers];
-    double s = 0;
+    const size_t ny = n_outputs(f);
+    double sum = 0;
     for (size_t i = 0; i < ny; i++)
-        s += f->ybar[i] * f->y[i];
+        sum += f->ybar[i] * f->y[i];
     if (f->T > 0) {
         pf_mlp_tangent(&f->mlp, f->params, f->tape, f->B, f->T, f->xdot, f->ydot);
         for (size_t i = 0; i < ny * f->T; i++)
-            s += f->ydotbar[i] * f->ydot[i];
+            sum += f->ydotbar[i] * f->ydot[i];
     }
-    return s;
+    return sum;
 }
 
 /* The FD routines perturb one of the fixture's arrays in place. */
@@ -101,234 +212,494 @@ static double objective_fn(void *ctx, const double *unused)
     return objective(ctx);
 }
 
-/* FD gradient of the objective w.r.t. array v (n values) of the fixture. */
+/* FD gradient of the objective w.r.t. the fixture's array v (n values). */
 static double *fd_gradient(fixture *f, double *v, size_t n)
 {
     double *g = malloc(n * sizeof *g);
-    pft_fd_gradient(objective_fn, f, n, v, 1e-5, g);
+    pft_fd_gradient(objective_fn, f, n, v, FD_STEP, g);
     return g;
 }
 
-Test(mlp, vjp_input_and_full_backward_match_finite_differences_for_every_activation)
+/* The worst relative error met in the current test (each test is a process). */
+static double worst_error;
+
+/* Fails unless err < TOL, naming the check and the network. */
+static void expect_agreement(double err, const char *what, const fixture *f)
+{
+    if (!(err <= worst_error))
+        worst_error = err;
+    cr_assert_lt(err, TOL, "%s, %s, hidden %s, output %s, T = %d: relative error %.3g ≥ %g", what,
+                 f->shape->name, pf_activation_name(f->mlp.hidden_act),
+                 pf_activation_name(f->mlp.output_act), f->T, err, TOL);
+}
+
+#define REPORT_WORST(what) cr_log_info("%s: worst relative error %.3g", what, worst_error)
+
+/* ---- the forward --------------------------------------------------------- */
+
+Test(mlp, forward_matches_a_naive_loop_over_the_documented_parameter_layout)
 {
     for (int si = 0; si < N_SHAPES; si++)
-        for (int ai = 0; ai < N_ACTS; ai++) {
-            const shape *s = &SHAPES[si];
-            fixture f = make_fixture(s, ACTS[ai], PF_ACT_IDENTITY, 0, 10 * si + ai);
-            size_t nx = (size_t)s->B * s->n_in;
-            double *fd_x = fd_gradient(&f, f.x, nx);
-            double *fd_p = fd_gradient(&f, f.params, f.mlp.n_params);
-            double *xbar = calloc(nx, sizeof *xbar), *xbar2 = calloc(nx, sizeof *xbar2);
-            double *grad = calloc(f.mlp.n_params, sizeof *grad);
-            objective(&f);
-            pf_mlp_vjp_input(&f.mlp, f.params, f.tape, f.B, f.ybar, xbar);
-            pf_mlp_backward(&f.mlp, f.params, f.tape, f.B, f.ybar, grad, xbar2);
-            double e_vjp = pft_rel_err(nx, xbar, fd_x, FLOOR);
-            double e_x = pft_rel_err(nx, xbar2, fd_x, FLOOR);
-            double e_p = pft_rel_err(f.mlp.n_params, grad, fd_p, FLOOR);
-            cr_assert_lt(e_vjp, TOL, "shape %d, %s: input VJP rel err %g", si,
-                         pf_activation_name(ACTS[ai]), e_vjp);
-            cr_assert_lt(e_x, TOL, "shape %d, %s: backward x̄ rel err %g", si,
-                         pf_activation_name(ACTS[ai]), e_x);
-            cr_assert_lt(e_p, TOL, "shape %d, %s: backward θ̄ rel err %g", si,
-                         pf_activation_name(ACTS[ai]), e_p);
-            free(fd_x);
-            free(fd_p);
-            free(xbar);
-            free(xbar2);
-            free(grad);
+        for (int c = 0; c < N_CASES; c++) {
+            fixture f = make_fixture(&SHAPES[si], case_hidden(c), case_output(c), 0, 10 * si + c);
+            double *expected = malloc(n_outputs(&f) * sizeof *expected);
+            reference_forward(&f.mlp, f.params, f.B, f.x, expected);
+            pf_mlp_forward(&f.mlp, f.params, f.tape, f.B, f.x, f.y);
+            /* relative to max(|y|, 1): y of O(1) terms may cancel to ~0 */
+            double e = pft_max_rel_err(n_outputs(&f), f.y, expected, 1.0);
+            cr_assert_lt(e, 1e-13, "%s, hidden %s, output %s: max relative error %.3g",
+                         SHAPES[si].name, pf_activation_name(case_hidden(c)),
+                         pf_activation_name(case_output(c)), e);
+            free(expected);
             free_fixture(&f);
         }
 }
 
-Test(mlp, output_activations_are_differentiated_too)
+/* GEMM kernels differ between 1 and 17 rows, so the last bits may differ
+ * (errors are relative to max(|y|, 1): an element of O(1) terms may cancel to
+ * ~0); a layout error would show as an O(1) difference. */
+Test(mlp, batched_forward_and_tangents_equal_one_sample_at_a_time)
 {
-    const shape *s = &SHAPES[2];
-    for (int ai = 1; ai < N_ACTS; ai++) {
-        fixture f = make_fixture(s, PF_ACT_TANH, ACTS[ai], 0, 100 + ai);
-        double *fd_p = fd_gradient(&f, f.params, f.mlp.n_params);
-        double *grad = calloc(f.mlp.n_params, sizeof *grad);
-        objective(&f);
-        pf_mlp_backward(&f.mlp, f.params, f.tape, f.B, f.ybar, grad, NULL);
-        double e = pft_rel_err(f.mlp.n_params, grad, fd_p, FLOOR);
-        cr_assert_lt(e, TOL, "output %s: θ̄ rel err %g", pf_activation_name(ACTS[ai]), e);
-        free(fd_p);
-        free(grad);
-        free_fixture(&f);
+    const shape *s = WIDE_SHAPE;
+    const int T = 3;
+    fixture f = make_fixture(s, PF_ACT_TANH, PF_ACT_SOFTPLUS, T, 9);
+    objective(&f);
+    double y_one[12], ydot_one[3 * 12], worst = 0;
+    for (int b = 0; b < f.B; b++) {
+        pf_mlp_forward(&f.mlp, f.params, f.tape, 1, f.x + (size_t)b * s->n_in, y_one);
+        pf_mlp_tangent(&f.mlp, f.params, f.tape, 1, T, f.xdot + (size_t)b * T * s->n_in, ydot_one);
+        double e = pft_max_rel_err((size_t)s->n_out, y_one, f.y + (size_t)b * s->n_out, 1.0);
+        double ed =
+            pft_max_rel_err((size_t)T * s->n_out, ydot_one, f.ydot + (size_t)b * T * s->n_out, 1.0);
+        cr_assert_lt(e, 1e-14, "sample %d: y max relative error %.3g", b, e);
+        cr_assert_lt(ed, 1e-14, "sample %d: ẏ max relative error %.3g", b, ed);
+        worst = fmax(worst, fmax(e, ed));
     }
-}
-
-/* ẏ = J ẋ checked against (y(x + hẋ) − ...)/h by the 4th-order stencil. */
-static void check_tangent(const shape *s, pf_activation act, int T, uint64_t seed)
-{
-    fixture f = make_fixture(s, act, PF_ACT_IDENTITY, T, seed);
-    const int n_in = s->n_in, n_out = s->n_out;
-    pf_mlp_forward(&f.mlp, f.params, f.tape, f.B, f.x, f.y);
-    pf_mlp_tangent(&f.mlp, f.params, f.tape, f.B, T, f.xdot, f.ydot);
-    double *xp = malloc((size_t)f.B * n_in * sizeof *xp);
-    double *yk[4], fd_dir[64], ours[64];
-    for (int k = 0; k < 4; k++)
-        yk[k] = malloc((size_t)f.B * n_out * sizeof(double));
-    const double h = 1e-4, steps[4] = {-2, -1, 1, 2};
-    pf_mlp_tape *scratch;
-    cr_assert_eq(pf_mlp_tape_create(&f.mlp, f.B, 0, &scratch), PF_OK);
-    for (int t = 0; t < T; t++) {
-        for (int k = 0; k < 4; k++) {
-            for (int b = 0; b < f.B; b++)
-                for (int i = 0; i < n_in; i++)
-                    xp[b * n_in + i] = f.x[b * n_in + i] +
-                                       steps[k] * h * f.xdot[((size_t)b * T + t) * n_in + i];
-            pf_mlp_forward(&f.mlp, f.params, scratch, f.B, xp, yk[k]);
-        }
-        for (int b = 0; b < f.B; b++) {
-            for (int j = 0; j < n_out; j++) {
-                size_t i = (size_t)b * n_out + j;
-                fd_dir[j] = (yk[0][i] - 8 * yk[1][i] + 8 * yk[2][i] - yk[3][i]) / (12 * h);
-                ours[j] = f.ydot[((size_t)b * T + t) * n_out + j];
-            }
-            double e = pft_rel_err((size_t)n_out, ours, fd_dir, FLOOR);
-            cr_assert_lt(e, TOL, "%s, T=%d, tangent %d, sample %d: rel err %g",
-                         pf_activation_name(act), T, t, b, e);
-        }
-    }
-    pf_mlp_tape_destroy(scratch);
-    for (int k = 0; k < 4; k++)
-        free(yk[k]);
-    free(xp);
+    cr_log_info("batched vs one at a time: worst relative error %.3g", worst);
     free_fixture(&f);
 }
 
-Test(mlp, tangents_match_finite_difference_directional_derivatives)
+/* ---- reverse passes ------------------------------------------------------ */
+
+static void forward_fn(void *ctx, const double *x, double *y)
+{
+    fixture *f = ctx;
+    pf_mlp_forward(&f->mlp, f->params, f->tape, f->B, x, y);
+}
+
+/* x̄ = Jᵀȳ with J (B·n_L × B·n_0) the finite-difference Jacobian of x ↦ y. */
+static void check_vjp_input(fixture *f)
+{
+    const size_t m = n_outputs(f), n = n_inputs(f);
+    double *J = malloc(m * n * sizeof *J), *scratch = malloc(4 * m * sizeof *scratch);
+    double *fd_xbar = calloc(n, sizeof *fd_xbar), *xbar = calloc(n, sizeof *xbar);
+    pft_fd_jacobian(forward_fn, f, m, n, f->x, FD_STEP, J, scratch);
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++)
+            fd_xbar[j] += f->ybar[i] * J[i * n + j];
+    pf_mlp_forward(&f->mlp, f->params, f->tape, f->B, f->x, f->y); /* the tape at x itself */
+    pf_mlp_vjp_input(&f->mlp, f->params, f->tape, f->B, f->ybar, xbar);
+    expect_agreement(pft_rel_err(n, xbar, fd_xbar, FLOOR), "input VJP vs Jᵀȳ", f);
+    free(J);
+    free(scratch);
+    free(fd_xbar);
+    free(xbar);
+}
+
+Test(mlp, vjp_input_matches_the_finite_difference_jacobian_for_every_activation_and_shape)
 {
     for (int si = 0; si < N_SHAPES; si++)
-        for (int ai = 0; ai < N_ACTS; ai++) {
-            check_tangent(&SHAPES[si], ACTS[ai], 1, 200 + 10 * si + ai);
-            check_tangent(&SHAPES[si], ACTS[ai], 3, 300 + 10 * si + ai);
+        for (int c = 0; c < N_CASES; c++) {
+            fixture f = make_fixture(&SHAPES[si], case_hidden(c), case_output(c), 0, 20 * si + c);
+            check_vjp_input(&f);
+            free_fixture(&f);
         }
+    REPORT_WORST("input VJP");
+}
+
+/* grad and x̄ of Σ ȳ·y vs FD; the backward without x̄ gives the same grad. */
+static void check_backward(fixture *f)
+{
+    const size_t nx = n_inputs(f), np = f->mlp.n_params;
+    double *fd_x = fd_gradient(f, f->x, nx), *fd_p = fd_gradient(f, f->params, np);
+    double *xbar = calloc(nx, sizeof *xbar), *grad = calloc(np, sizeof *grad);
+    double *grad_only = calloc(np, sizeof *grad_only);
+    objective(f);
+    pf_mlp_backward(&f->mlp, f->params, f->tape, f->B, f->ybar, grad, xbar);
+    pf_mlp_backward(&f->mlp, f->params, f->tape, f->B, f->ybar, grad_only, NULL);
+    expect_agreement(pft_rel_err(np, grad, fd_p, FLOOR), "backward θ̄", f);
+    expect_agreement(pft_rel_err(nx, xbar, fd_x, FLOOR), "backward x̄", f);
+    cr_assert_eq(memcmp(grad, grad_only, np * sizeof *grad), 0, "θ̄ depends on xbar = NULL");
+    free(fd_x);
+    free(fd_p);
+    free(xbar);
+    free(grad);
+    free(grad_only);
+}
+
+Test(mlp, backward_matches_finite_differences_in_parameters_and_inputs_for_every_activation)
+{
+    for (int si = 0; si < N_SHAPES; si++)
+        for (int c = 0; c < N_CASES; c++) {
+            fixture f = make_fixture(&SHAPES[si], case_hidden(c), case_output(c), 0, 30 * si + c);
+            check_backward(&f);
+            free_fixture(&f);
+        }
+    REPORT_WORST("backward");
+}
+
+/* ---- tangents ------------------------------------------------------------ */
+
+typedef struct direction {
+    fixture *f;
+    pf_mlp_tape *tape; /* a second tape: f's holds the tangent pass under test */
+    int t;
+    double *x_moved;
+} direction;
+
+/* s (1 value) ↦ y(x + s·ẋ_t), where ẋ_t is tangent t of every sample. */
+static void along_tangent_fn(void *ctx, const double *s, double *y)
+{
+    direction *d = ctx;
+    const fixture *f = d->f;
+    const int n_in = f->mlp.width[0];
+    for (int b = 0; b < f->B; b++)
+        for (int i = 0; i < n_in; i++)
+            d->x_moved[(size_t)b * n_in + i] =
+                f->x[(size_t)b * n_in + i] + s[0] * f->xdot[((size_t)b * f->T + d->t) * n_in + i];
+    pf_mlp_forward(&f->mlp, f->params, d->tape, f->B, d->x_moved, y);
+}
+
+/* ẏ_t = J ẋ_t vs the FD derivative of y along ẋ_t, for each of the T tangents. */
+static void check_tangent(fixture *f)
+{
+    const size_t m = n_outputs(f);
+    const int n_out = f->mlp.width[f->mlp.n_layers];
+    direction d = {f, NULL, 0, malloc(n_inputs(f) * sizeof(double))};
+    cr_assert_eq(pf_mlp_tape_create(&f->mlp, f->B, 0, &d.tape), PF_OK);
+    double *fd = malloc(m * sizeof *fd), *ours = malloc(m * sizeof *ours);
+    double *scratch = malloc(4 * m * sizeof *scratch), s = 0.0;
+    objective(f);
+    for (d.t = 0; d.t < f->T; d.t++) {
+        pft_fd_jacobian(along_tangent_fn, &d, m, 1, &s, FD_STEP, fd, scratch);
+        for (int b = 0; b < f->B; b++)
+            memcpy(ours + (size_t)b * n_out, f->ydot + ((size_t)b * f->T + d.t) * n_out,
+                   (size_t)n_out * sizeof *ours);
+        expect_agreement(pft_rel_err(m, ours, fd, FLOOR), "tangent vs FD directional derivative",
+                         f);
+    }
+    pf_mlp_tape_destroy(d.tape);
+    free(d.x_moved);
+    free(fd);
+    free(ours);
+    free(scratch);
+}
+
+Test(mlp, tangents_match_finite_difference_directional_derivatives_with_one_and_three_tangents)
+{
+    for (int si = 0; si < N_SHAPES; si++)
+        for (int c = 0; c < N_CASES; c++)
+            for (int T = 1; T <= 3; T += 2) {
+                fixture f = make_fixture(&SHAPES[si], case_hidden(c), case_output(c), T,
+                                         40 * si + c + 7 * T);
+                check_tangent(&f);
+                free_fixture(&f);
+            }
+    REPORT_WORST("tangents");
+}
+
+/* grad, x̄ and ẋ̄ of Σ ȳ·y + Σ ẏ̄·ẏ vs FD (ȳ = 0 passed as NULL if !with_ybar). */
+static void check_tangent_backward(fixture *f, int with_ybar)
+{
+    const size_t nx = n_inputs(f), np = f->mlp.n_params, nxd = nx * f->T;
+    if (!with_ybar)
+        memset(f->ybar, 0, n_outputs(f) * sizeof *f->ybar);
+    double *fd_p = fd_gradient(f, f->params, np), *fd_x = fd_gradient(f, f->x, nx);
+    double *fd_xd = fd_gradient(f, f->xdot, nxd);
+    double *grad = calloc(np, sizeof *grad), *xbar = calloc(nx, sizeof *xbar);
+    double *xdotbar = calloc(nxd, sizeof *xdotbar);
+    objective(f);
+    pf_mlp_tangent_backward(&f->mlp, f->params, f->tape, f->B, f->T, with_ybar ? f->ybar : NULL,
+                            f->ydotbar, grad, xbar, xdotbar);
+    expect_agreement(pft_rel_err(np, grad, fd_p, FLOOR), "tangent backward θ̄", f);
+    expect_agreement(pft_rel_err(nx, xbar, fd_x, FLOOR), "tangent backward x̄", f);
+    expect_agreement(pft_rel_err(nxd, xdotbar, fd_xd, FLOOR), "tangent backward ẋ̄", f);
+    free(fd_p);
+    free(fd_x);
+    free(fd_xd);
+    free(grad);
+    free(xbar);
+    free(xdotbar);
 }
 
 Test(mlp, tangent_backward_matches_finite_differences_in_parameters_inputs_and_tangents)
 {
     for (int si = 0; si < N_SHAPES; si++)
-        for (int ai = 0; ai < N_ACTS; ai++) {
-            const shape *s = &SHAPES[si];
-            const int T = 1 + si % 3;
-            fixture f = make_fixture(s, ACTS[ai], PF_ACT_IDENTITY, T, 400 + 10 * si + ai);
-            size_t nx = (size_t)s->B * s->n_in, np = f.mlp.n_params;
-            double *fd_p = fd_gradient(&f, f.params, np);
-            double *fd_x = fd_gradient(&f, f.x, nx);
-            double *fd_xd = fd_gradient(&f, f.xdot, nx * T);
-            double *grad = calloc(np, sizeof *grad), *xbar = calloc(nx, sizeof *xbar);
-            double *xdotbar = calloc(nx * T, sizeof *xdotbar);
-            objective(&f);
-            pf_mlp_tangent_backward(&f.mlp, f.params, f.tape, f.B, T, f.ybar, f.ydotbar, grad,
-                                    xbar, xdotbar);
-            const char *name = pf_activation_name(ACTS[ai]);
-            double ep = pft_rel_err(np, grad, fd_p, 1e-8), ex = pft_rel_err(nx, xbar, fd_x, FLOOR);
-            double ed = pft_rel_err(nx * T, xdotbar, fd_xd, FLOOR);
-            cr_assert_lt(ep, TOL, "shape %d, %s: θ̄ rel err %g", si, name, ep);
-            cr_assert_lt(ex, TOL, "shape %d, %s: x̄ rel err %g", si, name, ex);
-            cr_assert_lt(ed, TOL, "shape %d, %s: ẋ̄ rel err %g", si, name, ed);
-            free(fd_p);
-            free(fd_x);
-            free(fd_xd);
-            free(grad);
-            free(xbar);
-            free(xdotbar);
+        for (int c = 0; c < N_CASES; c++) {
+            const int T = c % 2 ? 3 : 1, with_ybar = c % 4 != 3;
+            fixture f = make_fixture(&SHAPES[si], case_hidden(c), case_output(c), T, 50 * si + c);
+            check_tangent_backward(&f, with_ybar);
             free_fixture(&f);
         }
+    REPORT_WORST("tangent backward");
 }
 
-Test(mlp, gradients_accumulate_into_caller_buffers)
+Test(mlp, tangent_backward_with_zero_tangent_cotangents_equals_backward)
 {
-    fixture f = make_fixture(&SHAPES[2], PF_ACT_TANH, PF_ACT_IDENTITY, 0, 7);
-    size_t nx = (size_t)f.B * f.mlp.width[0], np = f.mlp.n_params;
+    fixture f = make_fixture(&SHAPES[3], PF_ACT_SOFTPLUS, PF_ACT_TANH, 2, 11);
+    const size_t nx = n_inputs(&f), np = f.mlp.n_params;
+    memset(f.ydotbar, 0, n_outputs(&f) * f.T * sizeof *f.ydotbar);
     double *g1 = calloc(np, sizeof *g1), *g2 = calloc(np, sizeof *g2);
     double *x1 = calloc(nx, sizeof *x1), *x2 = calloc(nx, sizeof *x2);
+    double *xdotbar = calloc(nx * f.T, sizeof *xdotbar);
     objective(&f);
     pf_mlp_backward(&f.mlp, f.params, f.tape, f.B, f.ybar, g1, x1);
-    pf_mlp_backward(&f.mlp, f.params, f.tape, f.B, f.ybar, g2, x2);
-    pf_mlp_backward(&f.mlp, f.params, f.tape, f.B, f.ybar, g2, x2);
-    for (size_t i = 0; i < np; i++)
-        cr_assert_float_eq(g2[i], 2 * g1[i], 1e-14 * (1 + fabs(g1[i])), "θ̄[%zu]", i);
-    for (size_t i = 0; i < nx; i++)
-        cr_assert_float_eq(x2[i], 2 * x1[i], 1e-14 * (1 + fabs(x1[i])), "x̄[%zu]", i);
+    pf_mlp_tangent_backward(&f.mlp, f.params, f.tape, f.B, f.T, f.ybar, f.ydotbar, g2, x2, xdotbar);
+    double eg = pft_max_rel_err(np, g2, g1, 1e-12), ex = pft_max_rel_err(nx, x2, x1, 1e-12);
+    cr_assert_lt(eg, 1e-13, "θ̄: max relative error %.3g", eg);
+    cr_assert_lt(ex, 1e-13, "x̄: max relative error %.3g", ex);
+    cr_assert_eq(pft_max_abs(nx * f.T, xdotbar), 0.0);
     free(g1);
     free(g2);
     free(x1);
     free(x2);
+    free(xdotbar);
     free_fixture(&f);
 }
 
-Test(mlp, zero_last_layer_gives_zero_output_for_any_input)
+/* ---- accumulation -------------------------------------------------------- */
+
+/* buffer (n) must hold start + 2·once, up to rounding. */
+static void expect_start_plus_twice(size_t n, const double *buffer, const double *start,
+                                    const double *once, const char *what)
 {
-    const shape *s = &SHAPES[3];
-    fixture f = make_fixture(s, PF_ACT_SOFTPLUS, PF_ACT_IDENTITY, 0, 8);
-    pf_rng rng = pf_rng_make(1, 2);
-    pf_mlp_init_params(&f.mlp, f.params, &rng, 1);
-    pf_mlp_forward(&f.mlp, f.params, f.tape, f.B, f.x, f.y);
-    cr_assert_eq(pft_max_abs((size_t)f.B * s->n_out, f.y), 0.0);
-    /* and the other layers are random with variance 1/n_in */
-    double sq = 0;
-    size_t nw = (size_t)s->hidden[0] * s->n_in;
-    for (size_t i = 0; i < nw; i++)
-        sq += f.params[f.mlp.w_offset[0] + i] * f.params[f.mlp.w_offset[0] + i];
-    double var = sq / nw;
-    cr_assert(var > 0.5 / s->n_in && var < 2.0 / s->n_in, "first-layer variance %g", var);
-    free_fixture(&f);
+    for (size_t i = 0; i < n; i++) {
+        double expected = start[i] + 2 * once[i];
+        cr_assert_float_eq(buffer[i], expected, 1e-13 * (fabs(start[i]) + fabs(once[i]) + 1e-300),
+                           "%s[%zu] = %.17g, expected start + 2·once = %.17g", what, i, buffer[i],
+                           expected);
+    }
 }
 
-Test(mlp, batched_forward_equals_one_sample_at_a_time)
+/* Each pass called once into zeroed buffers gives `once`; called twice into
+ * buffers holding random `start` values it must give start + 2·once. */
+Test(mlp, every_gradient_accumulates_into_caller_buffers)
 {
-    const shape *s = &SHAPES[3];
-    fixture f = make_fixture(s, PF_ACT_TANH, PF_ACT_IDENTITY, 0, 9);
-    pf_mlp_forward(&f.mlp, f.params, f.tape, f.B, f.x, f.y);
-    double one[12];
-    for (int b = 0; b < f.B; b++) {
-        pf_mlp_forward(&f.mlp, f.params, f.tape, 1, f.x + (size_t)b * s->n_in, one);
-        /* GEMM kernels differ for 1 and 17 rows, so rounding differs slightly;
-         * a layout error would be O(1). */
-        double e = pft_max_rel_err((size_t)s->n_out, one, f.y + (size_t)b * s->n_out, 1e-9);
-        cr_assert_lt(e, 1e-12, "sample %d: rel err %g", b, e);
+    fixture f = make_fixture(&SHAPES[3], PF_ACT_TANH, PF_ACT_SOFTPLUS, 2, 7);
+    const size_t nx = n_inputs(&f), np = f.mlp.n_params, nxd = nx * f.T;
+    double *once[3], *start[3], *twice[3];
+    const size_t sizes[3] = {np, nx, nxd};
+    for (int k = 0; k < 3; k++) {
+        once[k] = calloc(sizes[k], sizeof(double));
+        start[k] = malloc(sizes[k] * sizeof(double));
+        twice[k] = malloc(sizes[k] * sizeof(double));
+        pft_fill_normal(60 + k, sizes[k], start[k], 1.0);
+    }
+    objective(&f);
+    for (int pass = 0; pass < 3; pass++) {
+        for (int k = 0; k < 3; k++) {
+            memset(once[k], 0, sizes[k] * sizeof(double));
+            memcpy(twice[k], start[k], sizes[k] * sizeof(double));
+        }
+        for (int call = 0; call < 3; call++) {
+            double **out = call == 0 ? once : twice;
+            if (pass == 0)
+                pf_mlp_vjp_input(&f.mlp, f.params, f.tape, f.B, f.ybar, out[1]);
+            else if (pass == 1)
+                pf_mlp_backward(&f.mlp, f.params, f.tape, f.B, f.ybar, out[0], out[1]);
+            else
+                pf_mlp_tangent_backward(&f.mlp, f.params, f.tape, f.B, f.T, f.ybar, f.ydotbar,
+                                        out[0], out[1], out[2]);
+        }
+        const char *names[3] = {"vjp_input", "backward", "tangent_backward"};
+        cr_log_info("checking %s", names[pass]);
+        expect_start_plus_twice(nx, twice[1], start[1], once[1], "x̄");
+        if (pass >= 1)
+            expect_start_plus_twice(np, twice[0], start[0], once[0], "θ̄");
+        if (pass == 2)
+            expect_start_plus_twice(nxd, twice[2], start[2], once[2], "ẋ̄");
+        cr_assert_gt(pft_max_abs(nx, once[1]), 0.0, "%s: x̄ is all zero", names[pass]);
+    }
+    for (int k = 0; k < 3; k++) {
+        free(once[k]);
+        free(start[k]);
+        free(twice[k]);
     }
     free_fixture(&f);
 }
 
-Test(mlp, activation_derivatives_match_finite_differences_and_softplus_is_stable)
+/* ---- initialisation ------------------------------------------------------ */
+
+Test(mlp, zero_last_layer_outputs_the_output_activation_of_zero_for_any_input)
 {
-    double z[7] = {-3.1, -0.7, -0.2, 0.3, 0.9, 2.5, 6.0};
+    const double at_zero[] = {0.0, 0.0, log(2.0), 0.0, 0.0}; /* σ(0) in the order of ACTS */
+    for (int ai = 0; ai < N_ACTS; ai++) {
+        fixture f = make_fixture(WIDE_SHAPE, PF_ACT_SOFTPLUS, ACTS[ai], 2, 8 + ai);
+        pf_rng rng = pf_rng_make(1, 2);
+        pf_mlp_init_params(&f.mlp, f.params, &rng, 1);
+        pft_fill_normal(80 + ai, n_inputs(&f), f.x, 10.0);
+        objective(&f);
+        for (size_t i = 0; i < n_outputs(&f); i++)
+            cr_assert_float_eq(f.y[i], at_zero[ai], 1e-15, "%s: y[%zu] = %.17g",
+                               pf_activation_name(ACTS[ai]), i, f.y[i]);
+        cr_assert_eq(pft_max_abs(n_outputs(&f) * f.T, f.ydot), 0.0, "tangents of a zero layer");
+        if (ACTS[ai] == PF_ACT_IDENTITY)
+            cr_assert_eq(pft_max_abs(n_outputs(&f), f.y), 0.0, "identity output is exactly 0");
+        free_fixture(&f);
+    }
+}
+
+Test(mlp, init_params_draws_weights_of_variance_one_over_fan_in_and_zero_biases)
+{
+    pf_mlp mlp;
+    const shape *s = WIDE_SHAPE;
+    cr_assert_eq(
+        pf_mlp_init(&mlp, s->n_in, s->n_hidden, s->hidden, s->n_out, PF_ACT_TANH, PF_ACT_IDENTITY),
+        PF_OK);
+    double *p = malloc(mlp.n_params * sizeof *p), *q = malloc(mlp.n_params * sizeof *q);
+    pft_fill_normal(3, mlp.n_params, p, 1.0); /* garbage the init must overwrite */
+    pf_rng rng = pf_rng_make(5, 0), same = pf_rng_make(5, 0);
+    pf_mlp_init_params(&mlp, p, &rng, 0);
+    pf_mlp_init_params(&mlp, q, &same, 0);
+    cr_assert_eq(memcmp(p, q, mlp.n_params * sizeof *p), 0, "not reproducible from the rng");
+    cr_assert_gt(rng.next_normal, 0, "the normal cursor did not advance");
+    for (int l = 0; l < mlp.n_layers; l++) {
+        const size_t n_w = (size_t)mlp.width[l + 1] * mlp.width[l];
+        double sum_sq = 0;
+        for (size_t i = 0; i < n_w; i++)
+            sum_sq += p[mlp.w_offset[l] + i] * p[mlp.w_offset[l] + i];
+        /* the variance estimate from ≥ 192 draws is within ±40 % with ≥ 4σ margin */
+        const double ratio = sum_sq / n_w * mlp.width[l];
+        cr_assert(ratio > 0.6 && ratio < 1.4, "layer %d: variance · n_in = %g", l, ratio);
+        cr_assert_eq(pft_max_abs((size_t)mlp.width[l + 1], p + mlp.b_offset[l]), 0.0,
+                     "layer %d: biases not zero", l);
+    }
+    free(p);
+    free(q);
+}
+
+/* ---- activations --------------------------------------------------------- */
+
+Test(mlp, activation_derivatives_match_finite_differences)
+{
+    const double z[7] = {-3.1, -0.7, -0.2, 0.3, 0.9, 2.5, 6.0}, h = 1e-5;
+    double worst = 0;
     for (int ai = 0; ai < N_ACTS; ai++) {
         double s[7], ds[7], d2s[7];
         pf_activation_eval(ACTS[ai], 7, z, s, ds, d2s);
         for (int i = 0; i < 7; i++) {
-            const double h = 1e-5;
             double zz[4] = {z[i] - 2 * h, z[i] - h, z[i] + h, z[i] + 2 * h}, sv[4], dv[4];
             pf_activation_eval(ACTS[ai], 4, zz, sv, dv, NULL);
             double fd1 = (sv[0] - 8 * sv[1] + 8 * sv[2] - sv[3]) / (12 * h);
             double fd2 = (dv[0] - 8 * dv[1] + 8 * dv[2] - dv[3]) / (12 * h);
-            cr_assert_float_eq(ds[i], fd1, 1e-9, "%s'(%g)", pf_activation_name(ACTS[ai]), z[i]);
-            cr_assert_float_eq(d2s[i], fd2, 1e-9, "%s''(%g)", pf_activation_name(ACTS[ai]), z[i]);
+            const char *name = pf_activation_name(ACTS[ai]);
+            cr_assert_float_eq(s[i], reference_activation(ACTS[ai], z[i]), 1e-15, "%s(%g)", name,
+                               z[i]);
+            cr_assert_float_eq(ds[i], fd1, 1e-9, "%s'(%g) = %.17g, FD %.17g", name, z[i], ds[i],
+                               fd1);
+            cr_assert_float_eq(d2s[i], fd2, 1e-9, "%s''(%g) = %.17g, FD %.17g", name, z[i], d2s[i],
+                               fd2);
+            worst = fmax(worst, fmax(fabs(ds[i] - fd1), fabs(d2s[i] - fd2)));
         }
     }
-    double big[2] = {800, -800}, s[2], ds[2];
-    pf_activation_eval(PF_ACT_SOFTPLUS, 2, big, s, ds, NULL);
-    cr_assert_eq(s[0], 800.0);
-    cr_assert(s[1] >= 0 && s[1] < 1e-300, "softplus(-800) = %g", s[1]);
-    cr_assert_eq(ds[0], 1.0);
-    cr_assert(isfinite(ds[1]) && ds[1] < 1e-300);
+    cr_log_info("σ', σ'' vs FD: worst absolute error %.3g", worst);
 }
 
-Test(mlp, bad_names_and_widths_are_refused_with_messages)
+Test(mlp, relu_derivative_at_the_kink_is_the_left_derivative)
+{
+    const double zero = 0.0;
+    double s, ds, d2s;
+    pf_activation_eval(PF_ACT_RELU, 1, &zero, &s, &ds, &d2s);
+    cr_assert(s == 0.0 && ds == 0.0 && d2s == 0.0, "relu at 0: %g %g %g", s, ds, d2s);
+    pf_activation_eval(PF_ACT_LEAKY_RELU, 1, &zero, &s, &ds, &d2s);
+    cr_assert(s == 0.0 && ds == 0.01 && d2s == 0.0, "leaky relu at 0: %g %g %g", s, ds, d2s);
+}
+
+Test(mlp, softplus_is_finite_and_accurate_for_large_arguments)
+{
+    /* softplus(−40) = log1p(e^−40) = e^−40 (1 − e^−40/2 …) = e^−40 to double
+     * precision; softplus(40) = 40 + e^−40 = 40; e^−800 underflows to 0, which is
+     * the correctly rounded softplus(−800) and logistic(−800). */
+    const double z[6] = {800, -800, 40, -40, 0, 1e-300};
+    const double s_true[6] = {800, 0, 40, exp(-40), log(2.0), log(2.0)};
+    const double ds_true[6] = {1, 0, 1, exp(-40), 0.5, 0.5};
+    double s[6], ds[6], d2s[6];
+    pf_activation_eval(PF_ACT_SOFTPLUS, 6, z, s, ds, d2s);
+    for (int i = 0; i < 6; i++) {
+        cr_assert(isfinite(s[i]) && isfinite(ds[i]) && isfinite(d2s[i]),
+                  "softplus(%g) = %g, σ' = %g, σ'' = %g", z[i], s[i], ds[i], d2s[i]);
+        cr_assert_float_eq(s[i], s_true[i], 1e-15 * fabs(s_true[i]) + 1e-300,
+                           "softplus(%g) = %.17g, expected %.17g", z[i], s[i], s_true[i]);
+        cr_assert_float_eq(ds[i], ds_true[i], 1e-15 * fabs(ds_true[i]) + 1e-300,
+                           "softplus'(%g) = %.17g, expected %.17g", z[i], ds[i], ds_true[i]);
+        cr_assert(d2s[i] >= 0 && d2s[i] <= 0.25, "softplus''(%g) = %g", z[i], d2s[i]);
+    }
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+Test(mlp, activation_names_round_trip_and_a_misspelt_name_is_refused_naming_it)
 {
     pf_activation act;
+    for (int ai = 0; ai < N_ACTS; ai++) {
+        cr_assert_eq(pf_activation_from_name(pf_activation_name(ACTS[ai]), &act), PF_OK);
+        cr_assert_eq(act, ACTS[ai]);
+    }
     cr_assert_eq(pf_activation_from_name("tanhh", &act), PF_ERR_ARG);
-    cr_assert_not_null(strstr(pf_last_error(), "tanhh"), "%s", pf_last_error());
-    cr_assert_not_null(strstr(pf_last_error(), "softplus"), "lists valid names: %s",
+    cr_assert_not_null(strstr(pf_last_error(), "tanhh"), "names the string: %s", pf_last_error());
+    cr_assert_not_null(strstr(pf_last_error(), "leaky_relu"), "lists the valid names: %s",
                        pf_last_error());
-    cr_assert_eq(pf_activation_from_name("leaky_relu", &act), PF_OK);
-    cr_assert_eq(act, PF_ACT_LEAKY_RELU);
+    cr_assert_eq(pf_activation_from_name(NULL, &act), PF_ERR_ARG);
+    cr_assert_str_eq(pf_activation_name((pf_activation)42), "(not an activation)");
+}
+
+/* pf_mlp_init must refuse the description and name `field` in its message. */
+static void expect_refused(int n_in, int n_hidden, const int *hidden, int n_out,
+                           pf_activation hidden_act, pf_activation output_act, const char *field)
+{
     pf_mlp mlp;
-    int hidden[3] = {4, 0, 4};
-    cr_assert_eq(pf_mlp_init(&mlp, 2, 3, hidden, 1, PF_ACT_TANH, PF_ACT_IDENTITY), PF_ERR_ARG);
-    cr_assert_not_null(strstr(pf_last_error(), "hidden[1]"), "%s", pf_last_error());
+    cr_assert_eq(pf_mlp_init(&mlp, n_in, n_hidden, hidden, n_out, hidden_act, output_act),
+                 PF_ERR_ARG, "accepted a description with a bad %s", field);
+    cr_assert_not_null(strstr(pf_last_error(), field), "message should name %s: %s", field,
+                       pf_last_error());
+    cr_assert_eq(mlp.n_layers, 0, "a refused description leaves n_layers = 0");
+}
+
+Test(mlp, invalid_descriptions_are_refused_with_a_message_naming_the_field)
+{
+    const int hidden[4] = {4, 4, 0, 4};
+    int fine[PF_MLP_MAX_LAYERS];
+    for (int l = 0; l < PF_MLP_MAX_LAYERS; l++)
+        fine[l] = 2;
+    const pf_activation tanh_act = PF_ACT_TANH, id = PF_ACT_IDENTITY;
+    expect_refused(2, 4, hidden, 1, tanh_act, id, "hidden[2] = 0");
+    expect_refused(0, 1, fine, 1, tanh_act, id, "n_in = 0");
+    expect_refused(2, 1, fine, -3, tanh_act, id, "n_out = -3");
+    expect_refused(2, PF_MLP_MAX_LAYERS, fine, 1, tanh_act, id, "n_hidden");
+    expect_refused(2, -1, fine, 1, tanh_act, id, "n_hidden");
+    expect_refused(2, 2, NULL, 1, tanh_act, id, "hidden is NULL");
+    expect_refused(2, 1, fine, 1, (pf_activation)17, id, "hidden_act = 17");
+    expect_refused(2, 1, fine, 1, tanh_act, (pf_activation)-1, "output_act");
+    pf_mlp mlp;
+    cr_assert_eq(pf_mlp_init(&mlp, 2, PF_MLP_MAX_LAYERS - 1, fine, 1, tanh_act, id), PF_OK,
+                 "the deepest allowed MLP: %s", pf_last_error());
+    cr_assert_eq(mlp.n_layers, PF_MLP_MAX_LAYERS);
+}
+
+Test(mlp, tape_creation_refuses_bad_sizes_and_uninitialised_mlps)
+{
+    pf_mlp mlp;
+    pf_mlp_tape *tape = (pf_mlp_tape *)&mlp; /* must be reset to NULL on failure */
+    cr_assert_eq(pf_mlp_init(&mlp, 2, 0, NULL, 1, PF_ACT_TANH, PF_ACT_IDENTITY), PF_OK);
+    cr_assert_eq(pf_mlp_tape_create(&mlp, 0, 0, &tape), PF_ERR_ARG);
+    cr_assert_null(tape);
+    cr_assert_not_null(strstr(pf_last_error(), "B_max = 0"), "%s", pf_last_error());
+    cr_assert_eq(pf_mlp_tape_create(&mlp, 4, -1, &tape), PF_ERR_ARG);
+    cr_assert_not_null(strstr(pf_last_error(), "T_max = -1"), "%s", pf_last_error());
+    pf_mlp empty;
+    memset(&empty, 0, sizeof empty);
+    cr_assert_eq(pf_mlp_tape_create(&empty, 4, 0, &tape), PF_ERR_ARG);
+    cr_assert_eq(pf_mlp_tape_create(&mlp, 4, 0, &tape), PF_OK);
+    pf_mlp_tape_destroy(tape);
+    pf_mlp_tape_destroy(NULL);
 }

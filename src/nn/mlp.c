@@ -17,8 +17,8 @@
 #define N_ACTIVATIONS 5
 #define VALID_ACTIVATIONS "identity, tanh, softplus, relu, leaky_relu"
 
-static const char *const ACTIVATION_NAMES[N_ACTIVATIONS] = {"identity", "tanh", "softplus",
-                                                            "relu", "leaky_relu"};
+static const char *const ACTIVATION_NAMES[N_ACTIVATIONS] = {"identity", "tanh", "softplus", "relu",
+                                                            "leaky_relu"};
 
 const char *pf_activation_name(pf_activation act)
 {
@@ -79,16 +79,16 @@ static inline void identity_eval(double z, double *s, double *ds, double *d2s)
 }
 
 /* The switch sits outside the loop so that each loop inlines one activation. */
-#define ACTIVATION_LOOP(element_eval)                                                          \
-    for (size_t i = 0; i < n; i++) {                                                           \
-        double v, d1, d2;                                                                      \
-        element_eval(z[i], &v, &d1, &d2);                                                      \
-        if (s)                                                                                 \
-            s[i] = v;                                                                          \
-        if (ds)                                                                                \
-            ds[i] = d1;                                                                        \
-        if (d2s)                                                                               \
-            d2s[i] = d2;                                                                       \
+#define ACTIVATION_LOOP(element_eval)                                                              \
+    for (size_t i = 0; i < n; i++) {                                                               \
+        double v, d1, d2;                                                                          \
+        element_eval(z[i], &v, &d1, &d2);                                                          \
+        if (s)                                                                                     \
+            s[i] = v;                                                                              \
+        if (ds)                                                                                    \
+            ds[i] = d1;                                                                            \
+        if (d2s)                                                                                   \
+            d2s[i] = d2;                                                                           \
     }
 
 /* z: n → s = σ(z), ds = σ'(z), d2s = σ''(z): n each, each optional. */
@@ -283,8 +283,8 @@ void pf_mlp_tape_destroy(pf_mlp_tape *tape)
 
 /* x: B×n_0 → y: B×n_L; tape: z_l, σ'(z_l), a_l: B×n_{l+1}. W_l: n_{l+1}×n_l, b_l: n_{l+1}.
  * Layer l: z = u Wᵀ + b (bias broadcast, then one GEMM with beta = 1), a = σ(z). */
-void pf_mlp_forward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B,
-                    const double *x, double *y)
+void pf_mlp_forward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B, const double *x,
+                    double *y)
 {
     t->x = x;
     const double *u = x;
@@ -427,9 +427,9 @@ static void tangent_layer_cotangents(const pf_mlp *mlp, pf_mlp_tape *t, int l, i
  * xbar: B×n_0 (+=, if not NULL), xdotbar: B×T×n_0 (+=, if not NULL). Per layer:
  * W̄ += z̄ᵀu + Σ_t ż̄_tᵀu̇_t, b̄ += Σ z̄, ū = z̄ W, u̇̄_t = ż̄_t W (MATH §7, with
  * GEMMs over B and B·T rows). */
-void pf_mlp_tangent_backward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B,
-                             int T, const double *ybar, const double *ydotbar, double *grad,
-                             double *xbar, double *xdotbar)
+void pf_mlp_tangent_backward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B, int T,
+                             const double *ybar, const double *ydotbar, double *grad, double *xbar,
+                             double *xdotbar)
 {
     const double *abar = ybar, *adotbar = ydotbar;
     for (int l = mlp->n_layers - 1; l >= 0; l--) {
@@ -440,8 +440,8 @@ void pf_mlp_tangent_backward(const pf_mlp *mlp, const double *params, pf_mlp_tap
             double *gW = grad + mlp->w_offset[l];
             accumulate_dense_gradient(B, n_in, n_out, t->zbar, layer_input(t, l), gW,
                                       grad + mlp->b_offset[l]);
-            accumulate_dense_gradient(B * T, n_in, n_out, t->zdotbar, layer_tangent_input(t, l),
-                                      gW, NULL);
+            accumulate_dense_gradient(B * T, n_in, n_out, t->zdotbar, layer_tangent_input(t, l), gW,
+                                      NULL);
         }
         if (l == 0) {
             if (xbar)
@@ -452,8 +452,7 @@ void pf_mlp_tangent_backward(const pf_mlp *mlp, const double *params, pf_mlp_tap
         } else {
             double *ubar = t->bar[l % 2], *udotbar = t->tbar[l % 2];
             pf_gemm(0, 0, B, n_in, n_out, 1.0, t->zbar, n_out, W, n_in, 0.0, ubar, n_in);
-            pf_gemm(0, 0, B * T, n_in, n_out, 1.0, t->zdotbar, n_out, W, n_in, 0.0, udotbar,
-                    n_in);
+            pf_gemm(0, 0, B * T, n_in, n_out, 1.0, t->zdotbar, n_out, W, n_in, 0.0, udotbar, n_in);
             abar = ubar;
             adotbar = udotbar;
         }

@@ -47,8 +47,8 @@ void pf_activation_eval(pf_activation act, size_t n, const double *z, double *s,
 #define PF_MLP_MAX_LAYERS 32
 
 typedef struct pf_mlp {
-    int n_layers;                        /* L ≥ 1 dense layers */
-    int width[PF_MLP_MAX_LAYERS + 1];    /* n_0 = input, ..., n_L = output */
+    int n_layers;                     /* L ≥ 1 dense layers */
+    int width[PF_MLP_MAX_LAYERS + 1]; /* n_0 = input, ..., n_L = output */
     pf_activation hidden_act, output_act;
     size_t w_offset[PF_MLP_MAX_LAYERS];
     size_t b_offset[PF_MLP_MAX_LAYERS];
