@@ -2,6 +2,9 @@
 #ifndef PF_CLI_COMMANDS_H
 #define PF_CLI_COMMANDS_H
 
+#include <stdint.h>
+
+#include <pathflow/experiment.h>
 #include <pathflow/pathflow.h>
 
 /* Exit code for a library status: 0 ok, 2 usage/config, 3 I/O, 4 numeric/solver, 1 other. */
@@ -11,5 +14,12 @@ int pf_cli_report(pf_status status);
 
 int pf_cli_train(int argc, char **argv);
 int pf_cli_hmc(int argc, char **argv);
+int pf_cli_sample(int argc, char **argv);
+int pf_cli_eval(int argc, char **argv);
+
+/* A trained run (directory or checkpoint) rebuilt with its parameters. */
+pf_status pf_cli_load_run(const char *arg, pf_experiment **out);
+/* N flow samples (N×d) and log weights (N) from stream `seed`. */
+pf_status pf_cli_draw(pf_experiment *e, uint64_t seed, int N, double *x, double *log_w);
 
 #endif

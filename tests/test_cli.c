@@ -1,0 +1,78 @@
+/* Tests for the pathflow tool's sample and eval commands on a trained run of
+ * the quick-start Gaussian mixture (exact mean 0). */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/npy.h"
+
+static int run(const char *args, char *out, size_t size)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s 2>/dev/null", PF_CLI_PATH, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The value after `key` in text, e.g. "reverse ESS 0.99". */
+static double number_after(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    cr_assert_not_null(p, "'%s' missing in:\n%s", key, text);
+    return atof(p + strlen(key));
+}
+
+Test(cli, eval_of_a_trained_mixture_recovers_the_exact_mean_and_the_training_ess)
+{
+    static char out[16384];
+    char args[4200];
+    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg --out cli_run", PF_SOURCE_DIR);
+    cr_assert_eq(run(args, out, sizeof out), 0);
+    FILE *f = fopen("cli_run/metrics.csv", "r");
+    char line[512], last[512] = "";
+    while (fgets(line, sizeof line, f))
+        strcpy(last, line);
+    fclose(f);
+    double train_ess;
+    cr_assert_eq(sscanf(last, "%*[^,],%*[^,],%*[^,],%lf", &train_ess), 1, "%s", last);
+
+    cr_assert_eq(run("eval cli_run -n 20000", out, sizeof out), 0, "%s", out);
+    double ess = number_after(out, "reverse ESS ");
+    cr_log_info("ESS: training %.4f, eval %.4f", train_ess, ess);
+    cr_assert_lt(fabs(ess - train_ess), 0.05, "eval ESS %.4f vs training %.4f", ess, train_ess);
+    for (int i = 0; i < 2; i++) { /* | mean x[i] | estimate | error | */
+        char key[32];
+        snprintf(key, sizeof key, "| mean x[%d] | ", i);
+        const char *row = strstr(out, key);
+        cr_assert_not_null(row, "%s", out);
+        double est, err;
+        cr_assert_eq(sscanf(row + strlen(key), "%lf | %lf", &est, &err), 2);
+        cr_assert_gt(err, 0);
+        cr_assert_lt(fabs(est), 5 * err, "mean x[%d] = %g ± %g, exact 0", i, est, err);
+        snprintf(key, sizeof key, "| x[%d] | ", i);
+        row = strstr(out, key);
+        cr_assert_not_null(row, "%s", out);
+        cr_assert_eq(sscanf(row + strlen(key), "%lf | %lf", &est, &err), 2);
+        cr_assert_lt(fabs(est), 5 * err, "Metropolis x[%d] = %g ± %g, exact 0", i, est, err);
+    }
+    cr_assert_gt(number_after(out, "acceptance "), 0.8);
+
+    cr_assert_eq(run("sample cli_run -n 300 -o cli_run/draws.npy", out, sizeof out), 0);
+    int ndim;
+    size_t shape[PF_NPY_MAX_DIMS];
+    double *x;
+    cr_assert_eq(pf_npy_read("cli_run/draws.npy", &ndim, shape, &x), PF_OK, "%s", pf_last_error());
+    cr_assert(ndim == 2 && shape[0] == 300 && shape[1] == 2);
+    free(x);
+    cr_assert_eq(pf_npy_read("cli_run/draws_log_weights.npy", &ndim, shape, &x), PF_OK);
+    cr_assert(ndim == 1 && shape[0] == 300);
+    free(x);
+    cr_assert_neq(run("eval no_such_run", out, sizeof out), 0);
+}
