@@ -17,6 +17,9 @@ int pf_cli_hmc(int argc, char **argv);
 int pf_cli_sample(int argc, char **argv);
 int pf_cli_eval(int argc, char **argv);
 
+/* training.png (and samples.png for 2-D targets) in a finished run's directory. */
+void pf_cli_plot_run(const char *dir, pf_experiment *e);
+
 /* A trained run (directory or checkpoint) rebuilt with its parameters. */
 pf_status pf_cli_load_run(const char *arg, pf_experiment **out);
 /* N flow samples (N×d) and log weights (N) from stream `seed`. */

@@ -1,0 +1,103 @@
+/* PNGs of a finished run, drawn by gnuplot from files in the run directory:
+ * training.png (loss and reverse ESS against steps) for every run, and
+ * samples.png for 2-D targets (flow samples over the target density).
+ * A missing or failing gnuplot is a warning, never an error. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "core/npy.h"
+
+static int run_gnuplot(const char *script)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
+    return system(cmd) == 0;
+}
+
+static int plot_training(const char *dir, const char *name)
+{
+    char script[4300];
+    snprintf(script, sizeof script, "%s/training.gp", dir);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return 0;
+    fprintf(f, "set terminal pngcairo size 900,500\nset output '%s/training.png'\n"
+               "set datafile separator ','\nset key autotitle columnhead\n"
+               "set title 'training of %s'\nset xlabel 'step'\n"
+               "set ylabel 'loss (Monte-Carlo objective)'\nset y2label 'reverse ESS'\n"
+               "set y2range [0:1]\nset ytics nomirror\nset y2tics\nset grid\n"
+               "set key outside bottom center horizontal\n"
+               "plot '%s/metrics.csv' using 1:2 with linespoints lw 2 title 'loss', "
+               "'' using 1:4 axes x1y2 with linespoints lw 2 title 'reverse ESS'\n",
+            dir, name, dir);
+    fclose(f);
+    return run_gnuplot(script);
+}
+
+/* samples.png: exp(−S) on a grid as a heat map, 2000 flow samples on top. */
+static int plot_samples_2d(const char *dir, pf_experiment *e)
+{
+    char path[4300], data[4300], grid[4300];
+    snprintf(path, sizeof path, "%s/samples.npy", dir);
+    int ndim;
+    size_t shape[PF_NPY_MAX_DIMS];
+    double *x;
+    if (pf_npy_read(path, &ndim, shape, &x) != PF_OK || ndim != 2 || shape[1] != 2) {
+        free(x);
+        return 0;
+    }
+    double lo = -3, hi = 3;
+    size_t n = shape[0] < 2000 ? shape[0] : 2000;
+    for (size_t i = 0; i < 2 * shape[0]; i++) { /* the frame holds the samples */
+        lo = fmin(lo, x[i]);
+        hi = fmax(hi, x[i]);
+    }
+    snprintf(data, sizeof data, "%s/samples_plot.dat", dir);
+    snprintf(grid, sizeof grid, "%s/density_plot.dat", dir);
+    FILE *fd = fopen(data, "w"), *fg = fopen(grid, "w");
+    for (size_t i = 0; fd && i < n; i++)
+        fprintf(fd, "%g %g\n", x[2 * i], x[2 * i + 1]);
+    enum { G = 120 };
+    double pts[2 * G], S[G];
+    for (int a = 0; fg && a < G; a++) {
+        for (int b = 0; b < G; b++) {
+            pts[2 * b] = lo + (hi - lo) * (b + 0.5) / G;
+            pts[2 * b + 1] = lo + (hi - lo) * (a + 0.5) / G;
+        }
+        pf_target_action(pf_experiment_target(e), G, pts, S);
+        for (int b = 0; b < G; b++)
+            fprintf(fg, "%g %g %g\n", pts[2 * b], pts[2 * b + 1], exp(-S[b]));
+        fprintf(fg, "\n");
+    }
+    if (fd)
+        fclose(fd);
+    if (fg)
+        fclose(fg);
+    free(x);
+    char script[4300];
+    snprintf(script, sizeof script, "%s/samples.gp", dir);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return 0;
+    fprintf(f, "set terminal pngcairo size 700,650\nset output '%s/samples.png'\n"
+               "set title '%s: flow samples over the target density exp(-S)'\n"
+               "set xlabel 'x_0'\nset ylabel 'x_1'\nset size ratio -1\nset key below\n"
+               "set xrange [%g:%g]\nset yrange [%g:%g]\nset cblabel 'exp(-S)'\n"
+               "plot '%s' with image title '', '%s' with points pt 7 ps 0.25 lc rgb 'white' "
+               "title '%zu flow samples'\n",
+            dir, pf_experiment_name(e), lo, hi, lo, hi, grid, data, n);
+    fclose(f);
+    return run_gnuplot(script);
+}
+
+void pf_cli_plot_run(const char *dir, pf_experiment *e)
+{
+    int ok = plot_training(dir, pf_experiment_name(e));
+    if (pf_target_dim(pf_experiment_target(e)) == 2)
+        ok = plot_samples_2d(dir, e) && ok;
+    if (!ok)
+        fprintf(stderr, "pathflow: warning: plots not drawn (is gnuplot installed?)\n");
+}
