@@ -13,18 +13,19 @@
 #include <pathflow/experiment.h>
 
 #include "core/npy.h"
+#include "experiment/experiment_impl.h" /* pf_config_* getters of resolved values */
+#include "experiment/schema.h"
 
-static const char *GOOD =
-    "experiment: { name = \"t\"; seed = 2; }\n"             /* line 1 */
-    "target: { kind = \"mgm\"; dim = 2; }\n"                 /* line 2 */
-    "flow: { layers = 2; hidden = [8]; }\n"                  /* line 3 */
-    "training: {\n"                                          /* line 4 */
-    "  objective = \"reverse\";\n"                           /* line 5 */
-    "  estimator = \"path\";\n"                              /* line 6 */
-    "  batch = 32;\n"                                        /* line 7 */
-    "  steps = 50;\n"                                        /* line 8 */
-    "};\n"
-    "eval: { every = 25; samples = 100; }\n";
+static const char *GOOD = "experiment: { name = \"t\"; seed = 2; }\n" /* line 1 */
+                          "target: { kind = \"mgm\"; dim = 2; }\n"    /* line 2 */
+                          "flow: { layers = 2; hidden = [8]; }\n"     /* line 3 */
+                          "training: {\n"                             /* line 4 */
+                          "  objective = \"reverse\";\n"              /* line 5 */
+                          "  estimator = \"path\";\n"                 /* line 6 */
+                          "  batch = 32;\n"                           /* line 7 */
+                          "  steps = 50;\n"                           /* line 8 */
+                          "};\n"
+                          "eval: { every = 25; samples = 100; }\n";
 
 static void write_file(const char *path, const char *text)
 {
@@ -58,14 +59,71 @@ static void expect_refused(const char *path, const char *const *overrides, int n
     pf_status s = pf_experiment_load(path, overrides, n, &e);
     cr_assert_eq(s, PF_ERR_CONFIG, "status %d for %s: %s", s, path, pf_last_error());
     cr_assert_null(e);
-    cr_assert_not_null(strstr(pf_last_error(), needle1), "'%s' lacks '%s'", pf_last_error(), needle1);
-    cr_assert_not_null(strstr(pf_last_error(), needle2), "'%s' lacks '%s'", pf_last_error(), needle2);
+    cr_assert_not_null(strstr(pf_last_error(), needle1), "'%s' lacks '%s'", pf_last_error(),
+                       needle1);
+    cr_assert_not_null(strstr(pf_last_error(), needle2), "'%s' lacks '%s'", pf_last_error(),
+                       needle2);
+}
+
+/* Every field of two option sets (not memcmp: the struct has padding). */
+static void assert_same_options(const pf_train_options *a, const pf_train_options *b)
+{
+    cr_assert(a->objective == b->objective && a->estimator == b->estimator);
+    cr_assert(a->batch == b->batch && a->steps == b->steps && a->warmup == b->warmup);
+    cr_assert(a->lr == b->lr && a->min_lr == b->min_lr && a->schedule == b->schedule);
+    cr_assert(a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->eps == b->eps);
+    cr_assert(a->clip_norm == b->clip_norm && a->seed == b->seed);
+    cr_assert(a->eval_every == b->eval_every && a->eval_samples == b->eval_samples);
+    cr_assert(a->max_nonfinite == b->max_nonfinite && a->n_data == b->n_data);
+    cr_assert(a->n_holdout == b->n_holdout);
+}
+
+/* The file without its '#' comment lines (the header names the source). */
+static void read_uncommented(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char line[1024];
+    buf[0] = '\0';
+    while (fgets(line, sizeof line, f))
+        if (line[0] != '#')
+            strncat(buf, line, size - strlen(buf) - 1);
+    fclose(f);
+}
+
+/* Writes e's resolved config, loads it back, writes that, and checks that
+ * both files and the options agree: the resolved file reproduces the run. */
+static void assert_round_trip(pf_experiment *e, const char *path)
+{
+    char again_path[256], first[8192], second[8192];
+    snprintf(again_path, sizeof again_path, "%s.again", path);
+    cr_assert_eq(pf_experiment_write_config(e, path), PF_OK, "%s", pf_last_error());
+    pf_experiment *again;
+    cr_assert_eq(pf_experiment_load(path, NULL, 0, &again), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_write_config(again, again_path), PF_OK);
+    read_uncommented(path, first, sizeof first);
+    read_uncommented(again_path, second, sizeof second);
+    cr_assert_str_eq(first, second);
+    cr_assert_eq(pf_experiment_build(e), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_build(again), PF_OK, "%s", pf_last_error());
+    assert_same_options(pf_experiment_train_options(e), pf_experiment_train_options(again));
+    pf_experiment_destroy(again);
+    remove(again_path);
+}
+
+static int file_exists(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f)
+        fclose(f);
+    return f != NULL;
 }
 
 Test(experiment, misspelled_keys_wrong_types_and_negative_batches_name_file_line_and_key)
 {
     write_variant("bad1.cfg", 7, "  batchsize = 32;\n");
-    expect_refused("bad1.cfg", NULL, 0, "bad1.cfg:7: key 'training.batchsize'", "did you mean 'batch'");
+    expect_refused("bad1.cfg", NULL, 0, "bad1.cfg:7: key 'training.batchsize'",
+                   "did you mean 'batch'");
     write_variant("bad2.cfg", 7, "  batch = \"many\";\n");
     expect_refused("bad2.cfg", NULL, 0, "bad2.cfg:7: key 'training.batch'", "expected an integer");
     write_variant("bad3.cfg", 7, "  batch = -5;\n");
@@ -73,14 +131,17 @@ Test(experiment, misspelled_keys_wrong_types_and_negative_batches_name_file_line
     write_variant("bad4.cfg", 4, "trainig: {\n");
     expect_refused("bad4.cfg", NULL, 0, "bad4.cfg:4", "did you mean 'training'");
     write_variant("bad5.cfg", 6, "  estimator = \"ml\";\n");
-    expect_refused("bad5.cfg", NULL, 0, "bad5.cfg:6: key 'training.estimator'", "total, path, path-dropin");
+    expect_refused("bad5.cfg", NULL, 0, "bad5.cfg:6: key 'training.estimator'",
+                   "total, path, path-dropin");
     write_variant("bad6.cfg", 2, "target: { kind = \"mgm\"; dim = 2; kappa = 0.3; }\n");
     expect_refused("bad6.cfg", NULL, 0, "bad6.cfg:2: key 'target.kappa'", "does not apply");
     write_variant("bad7.cfg", 7, "  batch == 32;\n");
     expect_refused("bad7.cfg", NULL, 0, "bad7.cfg:7", "syntax error");
     write_variant("bad8.cfg", 5, "\n");
-    expect_refused("bad8.cfg", NULL, 0, "bad8.cfg:4: section 'training'", "missing key 'objective'");
-    write_variant("bad9.cfg", 2, "target: { kind = \"phi4\"; lattice = [8, 8]; kappa = 0.3; lambda = 0.02; }\n");
+    expect_refused("bad8.cfg", NULL, 0, "bad8.cfg:4: section 'training'",
+                   "missing key 'objective'");
+    write_variant("bad9.cfg", 2,
+                  "target: { kind = \"phi4\"; lattice = [8, 8]; kappa = 0.3; lambda = 0.02; }\n");
     const char *forward[] = {"training.objective=forward", "training.estimator=ml"};
     expect_refused("bad9.cfg", forward, 2, "key 'data.source'", "no exact sampler");
     const char *ode_on_realnvp[] = {"ode.t1=2.0"};
@@ -111,40 +172,138 @@ Test(experiment, misspelled_keys_wrong_types_and_negative_batches_name_file_line
 Test(experiment, defaults_are_filled_in_and_overrides_replace_values_of_every_type)
 {
     write_file("good.cfg", GOOD);
-    const char *overrides[] = {"training.lr=0.02", "training.steps=7", "flow.zero_init=false",
-                               "training.estimator=path-dropin", "flow.hidden=[4, 5]",
-                               "experiment.name=\"renamed\""};
+    const char *overrides[] = {"training.lr=0.0012345678901234567",
+                               "training.steps=7",
+                               "flow.zero_init=false",
+                               "training.estimator=path-dropin",
+                               "flow.hidden=[4, 5]",
+                               "experiment.name=\"renamed\"",
+                               "training.clip_norm=2",
+                               "training.schedule=constant",
+                               " eval.every = 3 ",
+                               "flow.activation=softplus",
+                               "training.steps=5000000000"};
     pf_experiment *e;
-    cr_assert_eq(pf_experiment_load("good.cfg", overrides, 6, &e), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_load("good.cfg", overrides, 11, &e), PF_OK, "%s", pf_last_error());
     cr_assert_eq(pf_experiment_build(e), PF_OK, "%s", pf_last_error());
     const pf_train_options *o = pf_experiment_train_options(e);
-    cr_assert_float_eq(o->lr, 0.02, 1e-15);
-    cr_assert_eq(o->steps, 7);
-    cr_assert_eq(o->estimator, PF_ESTIMATOR_PATH_DROPIN);
-    cr_assert_eq(o->batch, 32);
-    cr_assert_float_eq(o->beta2, 0.999, 1e-15, "default");
-    cr_assert_eq(o->schedule, PF_SCHEDULE_COSINE, "default");
-    cr_assert_eq(o->seed, 2);
+    cr_assert_eq(o->lr, 0.0012345678901234567, "float, every digit kept");
+    cr_assert_eq(o->steps, 5000000000L, "the later override wins, read as a 64-bit integer");
+    cr_assert_eq(o->estimator, PF_ESTIMATOR_PATH_DROPIN, "quoted-less string");
+    cr_assert_eq(pf_config_bool(e, "flow.zero_init"), 0, "bool");
+    cr_assert_float_eq(o->clip_norm, 2.0, 0, "an integer where a float goes");
+    cr_assert_eq(o->schedule, PF_SCHEDULE_CONSTANT, "bare string");
+    cr_assert_eq(o->eval_every, 3, "blanks around key and value");
+    cr_assert_eq(o->batch, 32, "from the file");
+    cr_assert_eq(o->seed, 2, "from the file");
+    /* defaults */
+    cr_assert_float_eq(o->beta1, 0.9, 0);
+    cr_assert_float_eq(o->beta2, 0.999, 0);
+    cr_assert_float_eq(o->eps, 1e-8, 0);
+    cr_assert_float_eq(o->min_lr, 0.0, 0);
+    cr_assert_eq(o->warmup, 0);
+    cr_assert_eq(o->max_nonfinite, 10);
+    cr_assert_eq(o->n_holdout, 2000);
+    cr_assert_eq(o->data, NULL, "reverse KL has no training data");
+    cr_assert_str_eq(pf_config_string(e, "flow.kind"), "realnvp");
+    cr_assert_str_eq(pf_config_string(e, "flow.mask"), "halves");
+    cr_assert_str_eq(pf_config_string(e, "data.source"), "exact");
+    cr_assert_float_eq(pf_config_float(e, "target.loc"), 1.0, 0);
+    cr_assert_float_eq(pf_config_float(e, "target.scale"), 0.5, 0);
     cr_assert_str_eq(pf_experiment_name(e), "renamed");
     cr_assert_str_eq(pf_experiment_default_out_dir(e), "runs/renamed");
     cr_assert_not_null(strstr(pf_flow_describe(pf_experiment_flow(e)), "hidden=[4,5]"), "%s",
                        pf_flow_describe(pf_experiment_flow(e)));
-    /* the resolved file reproduces the same options */
-    cr_assert_eq(pf_experiment_write_config(e, "resolved.cfg"), PF_OK);
-    pf_experiment *again;
-    cr_assert_eq(pf_experiment_load("resolved.cfg", NULL, 0, &again), PF_OK, "%s", pf_last_error());
-    cr_assert_eq(pf_experiment_build(again), PF_OK);
-    cr_assert(memcmp(pf_experiment_train_options(again), o, sizeof *o) == 0, "options differ");
+    assert_round_trip(e, "resolved.cfg");
     pf_experiment_destroy(e);
-    pf_experiment_destroy(again);
     const char *bad_type[] = {"training.batch=abc"};
-    expect_refused("good.cfg", bad_type, 1, "--set training.batch=abc", "expected an integer");
+    expect_refused("good.cfg", bad_type, 1, "--set training.batch=abc: key 'training.batch'",
+                   "expected an integer");
+    const char *float_for_int[] = {"training.batch=1.5"};
+    expect_refused("good.cfg", float_for_int, 1, "--set training.batch=1.5", "expected an integer");
+    const char *bad_bool[] = {"flow.zero_init=yes"};
+    expect_refused("good.cfg", bad_bool, 1, "--set flow.zero_init=yes", "expected true or false");
     const char *bad_key[] = {"training.bacth=3"};
     expect_refused("good.cfg", bad_key, 1, "--set training.bacth=3", "did you mean 'batch'");
+    const char *bad_section[] = {"trainig.batch=3"};
+    expect_refused("good.cfg", bad_section, 1, "--set trainig.batch=3", "did you mean 'training'");
+    const char *no_equals[] = {"training.batch"};
+    expect_refused("good.cfg", no_equals, 1, "--set training.batch", "section.key=value");
     const char *bad_range[] = {"training.lr=-1"};
-    expect_refused("good.cfg", bad_range, 1, "--set training.lr=-1: key 'training.lr'", "must be in");
+    expect_refused("good.cfg", bad_range, 1, "--set training.lr=-1: key 'training.lr'",
+                   "must be in");
+    const char *too_big[] = {"training.batch=3000000000"};
+    expect_refused("good.cfg", too_big, 1, "--set training.batch=3000000000",
+                   "must be ≤ 2147483647");
     remove("good.cfg");
     remove("resolved.cfg");
+}
+
+Test(experiment, inconsistent_or_unreadable_values_are_refused_naming_the_key)
+{
+    write_variant("inc1.cfg", 8, "  steps = 5000000000;\n");
+    expect_refused("inc1.cfg", NULL, 0, "inc1.cfg:8: key 'training.steps'",
+                   "write it as 5000000000L");
+    write_variant("inc2.cfg", 8, "  steps = 50; lr = 1e-3; min_lr = 0.1;\n");
+    expect_refused("inc2.cfg", NULL, 0, "inc2.cfg:8: key 'training.min_lr'",
+                   "must be ≤ training.lr");
+    write_variant("inc3.cfg", 1, "experiment: { name = \"\"; }\n");
+    expect_refused("inc3.cfg", NULL, 0, "inc3.cfg:1: key 'experiment.name'", "non-empty");
+    write_variant("inc4.cfg", 2,
+                  "target: { kind = \"gmm\"; dim = 1; weights = [1.0, -1.0];\n"
+                  "  means = ([0.0], [1.0]); covariances = ([1.0], [1.0]); }\n");
+    expect_refused("inc4.cfg", NULL, 0, "inc4.cfg:2: key 'target.weights'", "weight 1 is -1");
+    const char *exact_with_file[] = {"data.file=x.npy"};
+    write_file("inc5.cfg", GOOD);
+    expect_refused("inc5.cfg", exact_with_file, 1, "--set data.file=x.npy: key 'data.file'",
+                   "applies to data.source = \"file\" only");
+    const char *checkerboard[] = {"flow.mask=checkerboard"};
+    expect_refused("inc5.cfg", checkerboard, 1, "key 'flow.mask'", "lattice target");
+    const char *missing_data[] = {"training.objective=forward", "training.estimator=ml",
+                                  "data.source=file", "data.file=no-such-data.npy"};
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("inc5.cfg", missing_data, 4, &e), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_build(e), PF_ERR_IO);
+    cr_assert_not_null(strstr(pf_last_error(), "--set data.file=no-such-data.npy: key 'data.file': "
+                                               "no-such-data.npy"),
+                       "%s", pf_last_error());
+    cr_assert_null(pf_experiment_flow(e), "a failed build leaves nothing built");
+    pf_experiment_destroy(e);
+    for (int i = 1; i <= 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "inc%d.cfg", i);
+        remove(name);
+    }
+}
+
+Test(experiment, the_readme_and_config_c_document_every_key_and_default)
+{
+    char path[4096];
+    static char readme[65536], source[65536];
+    snprintf(path, sizeof path, "%s/configs/README.md", PF_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    readme[fread(readme, 1, sizeof readme - 1, f)] = '\0';
+    fclose(f);
+    snprintf(path, sizeof path, "%s/src/experiment/config.c", PF_SOURCE_DIR);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    source[fread(source, 1, sizeof source - 1, f)] = '\0';
+    fclose(f);
+    char *end_of_comment = strstr(source, "*/");
+    cr_assert_not_null(end_of_comment);
+    *end_of_comment = '\0'; /* the comment block at the top */
+    for (int i = 0; i < PF_SCHEMA_SIZE; i++) {
+        char key[128], with_default[256];
+        snprintf(key, sizeof key, "%s.%s", PF_SCHEMA[i].section, PF_SCHEMA[i].key);
+        cr_expect_not_null(strstr(readme, key), "configs/README.md lacks %s", key);
+        cr_expect_not_null(strstr(source, key), "config.c's comment lacks %s", key);
+        if (!PF_SCHEMA[i].fallback)
+            continue;
+        snprintf(with_default, sizeof with_default, "%s = %s", key, PF_SCHEMA[i].fallback);
+        cr_expect_not_null(strstr(source, with_default), "config.c's comment lacks '%s'",
+                           with_default);
+    }
 }
 
 Test(experiment, every_shipped_config_loads_and_builds)
@@ -176,9 +335,10 @@ Test(experiment, every_shipped_config_loads_and_builds)
 
 Test(experiment, a_run_writes_config_metrics_checkpoint_and_samples)
 {
-    write_file("run.cfg", GOOD);
+    const char *shorter[] = {"training.steps=50", "eval.every=25", "eval.samples=300"};
     pf_experiment *e;
-    cr_assert_eq(pf_experiment_load("run.cfg", NULL, 0, &e), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_load(PF_SOURCE_DIR "/configs/quickstart.cfg", shorter, 3, &e), PF_OK,
+                 "%s", pf_last_error());
     pf_metrics last;
     cr_assert_eq(pf_experiment_run(e, "run_out/nested", NULL, &last), PF_OK, "%s", pf_last_error());
     cr_assert_eq(last.step, 50);
@@ -190,13 +350,12 @@ Test(experiment, a_run_writes_config_metrics_checkpoint_and_samples)
     int rows = 0;
     while (fgets(line, sizeof line, f)) {
         rows++;
-        long step;
-        cr_assert_eq(sscanf(line, "%ld,", &step), 1);
-        cr_assert_eq(step, 25 * rows);
-        int commas = 0;
-        for (char *p = line; *p; p++)
-            commas += *p == ',';
-        cr_assert_eq(commas, 6, "row %s", line);
+        double v[7];
+        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4],
+                            &v[5], &v[6]),
+                     7, "row %s: every figure applies here", line);
+        cr_assert_eq(v[0], 25 * rows);
+        cr_assert(v[3] > 0 && v[3] <= 1, "ess %g", v[3]);
     }
     fclose(f);
     cr_assert_eq(rows, 2);
@@ -204,29 +363,70 @@ Test(experiment, a_run_writes_config_metrics_checkpoint_and_samples)
     size_t shape[PF_NPY_MAX_DIMS];
     double *x;
     cr_assert_eq(pf_npy_read("run_out/nested/samples.npy", &ndim, shape, &x), PF_OK);
-    cr_assert(ndim == 2 && shape[0] == 100 && shape[1] == 2);
+    cr_assert(ndim == 2 && shape[0] == 300 && shape[1] == 2);
+    free(x);
+    cr_assert_eq(pf_npy_read("run_out/nested/log_weights.npy", &ndim, shape, &x), PF_OK);
+    cr_assert(ndim == 1 && shape[0] == 300);
+    for (int i = 0; i < 300; i++)
+        cr_assert(isfinite(x[i]));
     free(x);
     cr_assert_eq(pf_flow_load_checkpoint(pf_experiment_flow(e), "run_out/nested/checkpoint.pfc"),
                  PF_OK, "%s", pf_last_error());
+    /* the written config.cfg reloads to the same resolved configuration */
+    char written[8192], rewritten[8192];
     pf_experiment *again;
     cr_assert_eq(pf_experiment_load("run_out/nested/config.cfg", NULL, 0, &again), PF_OK, "%s",
                  pf_last_error());
+    cr_assert_eq(pf_experiment_write_config(again, "run_again.cfg"), PF_OK);
+    read_uncommented("run_out/nested/config.cfg", written, sizeof written);
+    read_uncommented("run_again.cfg", rewritten, sizeof rewritten);
+    cr_assert_str_eq(written, rewritten);
+    cr_assert_not_null(strstr(written, "steps = 50;"), "%s", written);
+    cr_assert_not_null(strstr(written, "beta2 = 0.999;"), "defaults are written: %s", written);
     cr_assert_eq(pf_experiment_build(again), PF_OK);
-    cr_assert(memcmp(pf_experiment_train_options(again), pf_experiment_train_options(e),
-                     sizeof(pf_train_options)) == 0);
+    assert_same_options(pf_experiment_train_options(again), pf_experiment_train_options(e));
     pf_experiment_destroy(again);
     pf_experiment_destroy(e);
-    remove("run.cfg");
+    remove("run_again.cfg");
+}
+
+Test(experiment, a_run_stopped_by_failed_steps_leaves_a_checkpoint_and_no_stale_results)
+{
+    write_file("diverge.cfg", GOOD);
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("diverge.cfg", NULL, 0, &e), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_run(e, "diverge_out", NULL, NULL), PF_OK, "%s", pf_last_error());
+    pf_experiment_destroy(e);
+    cr_assert(file_exists("diverge_out/samples.npy"));
+    /* huge random initial weights: exp of the coupling scales overflows */
+    const char *diverge[] = {"flow.zero_init=false", "flow.init_scale=1000",
+                             "training.max_nonfinite=3"};
+    cr_assert_eq(pf_experiment_load("diverge.cfg", diverge, 3, &e), PF_OK, "%s", pf_last_error());
+    FILE *log = tmpfile();
+    cr_assert_eq(pf_experiment_run(e, "diverge_out", log, NULL), PF_ERR_NUMERIC);
+    cr_assert_not_null(strstr(pf_last_error(), "3 failed"), "the trainer's message: %s",
+                       pf_last_error());
+    char text[4096];
+    rewind(log);
+    text[fread(text, 1, sizeof text - 1, log)] = '\0';
+    fclose(log);
+    cr_assert_not_null(strstr(text, "diverge_out/checkpoint.pfc holds"), "log: %s", text);
+    cr_assert_eq(pf_flow_load_checkpoint(pf_experiment_flow(e), "diverge_out/checkpoint.pfc"),
+                 PF_OK, "%s", pf_last_error());
+    cr_assert(!file_exists("diverge_out/samples.npy"), "the earlier run's samples are gone");
+    pf_experiment_destroy(e);
+    remove("diverge.cfg");
 }
 
 Test(experiment, forward_kl_without_an_nll_figure_leaves_empty_cells)
 {
     /* phi4 has no exact sampler and no log Z: nll and kl cells are empty */
-    write_file("phi.cfg",
-               "target: { kind = \"phi4\"; lattice = [4, 4]; kappa = 0.2; lambda = 0.02; }\n"
-               "flow: { layers = 2; hidden = [8]; mask = \"checkerboard\"; }\n"
-               "training: { objective = \"reverse\"; estimator = \"total\"; batch = 16; steps = 4; }\n"
-               "eval: { every = 4; samples = 32; }\n");
+    write_file(
+        "phi.cfg",
+        "target: { kind = \"phi4\"; lattice = [4, 4]; kappa = 0.2; lambda = 0.02; }\n"
+        "flow: { layers = 2; hidden = [8]; mask = \"checkerboard\"; }\n"
+        "training: { objective = \"reverse\"; estimator = \"total\"; batch = 16; steps = 4; }\n"
+        "eval: { every = 4; samples = 32; }\n");
     pf_experiment *e;
     cr_assert_eq(pf_experiment_load("phi.cfg", NULL, 0, &e), PF_OK, "%s", pf_last_error());
     cr_assert_eq(pf_experiment_run(e, "phi_out", NULL, NULL), PF_OK, "%s", pf_last_error());
@@ -266,9 +466,21 @@ Test(experiment, the_cli_refuses_a_bad_config_with_a_message_and_a_nonzero_exit)
     cr_assert_eq(code, 2);
     cr_assert_not_null(strstr(err, "usage"), "%s", err);
     write_file("cli_good.cfg", GOOD);
-    code = run_cli("train cli_good.cfg --set training.steps=10 --set eval.every=5 --out cli_out", err, sizeof err);
+    code = run_cli("train cli_good.cfg --set training.steps=10 --set eval.every=5 --out cli_out",
+                   err, sizeof err);
     cr_assert_eq(code, 0, "stderr: %s", err);
+    cr_assert_not_null(strstr(err, "step 5/10"), "plain lines when not a terminal: %s", err);
+    cr_assert_not_null(strstr(err, "step 10/10"), "%s", err);
+    cr_assert_null(strchr(err, '\r'), "no bar redraws when not a terminal");
     cr_assert_not_null(strstr(err, "results in cli_out"), "%s", err);
+    code = run_cli("train cli_good.cfg --set training.batch=abc", err, sizeof err);
+    cr_assert_eq(code, 2);
+    cr_assert_not_null(strstr(err, "--set training.batch=abc: key 'training.batch'"), "%s", err);
+    code = run_cli("train cli_good.cfg --out", err, sizeof err);
+    cr_assert_eq(code, 2);
+    cr_assert_not_null(strstr(err, "needs a value"), "%s", err);
+    code = run_cli("train --help", err, sizeof err);
+    cr_assert_eq(code, 0);
     remove("cli_bad.cfg");
     remove("cli_good.cfg");
 }
@@ -283,8 +495,8 @@ static double train_config(const char *name, const char *const *overrides, int n
     cr_assert_eq(pf_experiment_load(path, overrides, n, &e), PF_OK, "%s", pf_last_error());
     pf_metrics last;
     cr_assert_eq(pf_experiment_run(e, out, NULL, &last), PF_OK, "%s", pf_last_error());
-    cr_log_info("%s: ESS %.3f, KL %.4f, NLL %.4f after %ld steps (%.1f s)", name, last.ess,
-                last.kl, last.nll, last.step, last.seconds);
+    cr_log_info("%s: ESS %.3f, KL %.4f, NLL %.4f after %ld steps (%.1f s)", name, last.ess, last.kl,
+                last.nll, last.step, last.seconds);
     pf_experiment_destroy(e);
     return last.ess;
 }
@@ -355,7 +567,8 @@ Test(experiment, cnf_forward_path_config_improves_held_out_nll_over_training)
     snprintf(path, sizeof path, "%s/configs/cnf_gmm2d_forward_path.cfg", PF_SOURCE_DIR);
     pf_experiment *e;
     cr_assert_eq(pf_experiment_load(path, shorter, 3, &e), PF_OK, "%s", pf_last_error());
-    cr_assert_eq(pf_experiment_run(e, "trained_cnf_forward", NULL, NULL), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_run(e, "trained_cnf_forward", NULL, NULL), PF_OK, "%s",
+                 pf_last_error());
     pf_experiment_destroy(e);
     FILE *f = fopen("trained_cnf_forward/metrics.csv", "r");
     char line[512];
@@ -364,8 +577,9 @@ Test(experiment, cnf_forward_path_config_improves_held_out_nll_over_training)
     double first = NAN, last = NAN, nfe_f = 0, nfe_b = 0;
     while (fgets(line, sizeof line, f)) {
         double v[9];
-        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2],
-                            &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]), 9, "row %s", line);
+        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3],
+                            &v[4], &v[5], &v[6], &v[7], &v[8]),
+                     9, "row %s", line);
         if (isnan(first))
             first = v[4];
         last = v[4];

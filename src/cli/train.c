@@ -7,38 +7,71 @@
 
 #include "cli/commands.h"
 
-int pf_cli_train(int argc, char **argv)
+static const char USAGE[] =
+    "usage: pathflow train CONFIG [--set section.key=value ...] [--out DIR]\n"
+    "  trains the flow CONFIG describes (see configs/README.md for every key) and writes\n"
+    "  DIR (default: experiment.output_dir/experiment.name): config.cfg, metrics.csv,\n"
+    "  checkpoint.pfc, samples.npy, log_weights.npy\n";
+
+typedef struct train_args {
+    const char *config, *out;
+    const char **overrides;
+    int n_overrides;
+} train_args;
+
+/* 0: parsed; 1: help printed; 2: usage error (reported). */
+static int parse_args(int argc, char **argv, train_args *a)
 {
-    const char *config = NULL, *out = NULL;
-    const char **overrides = calloc((size_t)argc, sizeof *overrides);
-    int n_overrides = 0;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(USAGE, stdout);
+            return 1;
+        }
         if (strcmp(argv[i], "--set") == 0 && i + 1 < argc)
-            overrides[n_overrides++] = argv[++i];
+            a->overrides[a->n_overrides++] = argv[++i];
         else if (strncmp(argv[i], "--set=", 6) == 0)
-            overrides[n_overrides++] = argv[i] + 6;
+            a->overrides[a->n_overrides++] = argv[i] + 6;
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
-            out = argv[++i];
-        else if (argv[i][0] != '-' && !config)
-            config = argv[i];
+            a->out = argv[++i];
+        else if (strncmp(argv[i], "--out=", 6) == 0)
+            a->out = argv[i] + 6;
+        else if (argv[i][0] != '-' && !a->config)
+            a->config = argv[i];
         else {
-            fprintf(stderr, "pathflow train: unexpected argument '%s'\n"
-                            "usage: pathflow train CONFIG [--set key=value ...] [--out DIR]\n",
-                    argv[i]);
-            free(overrides);
+            fprintf(stderr, "pathflow train: unexpected argument '%s'%s\n%s", argv[i],
+                    strcmp(argv[i], "--set") == 0 || strcmp(argv[i], "--out") == 0
+                        ? " (it needs a value)"
+                        : "",
+                    USAGE);
             return 2;
         }
     }
-    if (!config) {
-        fprintf(stderr, "usage: pathflow train CONFIG [--set key=value ...] [--out DIR]\n");
-        free(overrides);
+    if (!a->config) {
+        fprintf(stderr, "pathflow train: no configuration file given\n%s", USAGE);
         return 2;
     }
+    return 0;
+}
+
+int pf_cli_train(int argc, char **argv)
+{
+    train_args a = {NULL, NULL, calloc((size_t)argc, sizeof(const char *)), 0};
+    if (!a.overrides) {
+        fprintf(stderr, "pathflow train: out of memory\n");
+        return 1;
+    }
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed != 0) {
+        free(a.overrides);
+        return parsed == 1 ? 0 : 2;
+    }
     pf_experiment *e = NULL;
-    pf_status st = pf_experiment_load(config, overrides, n_overrides, &e);
-    free(overrides);
+    pf_status st = pf_experiment_load(a.config, a.overrides, a.n_overrides, &e);
+    free(a.overrides);
     if (st == PF_OK)
-        st = pf_experiment_run(e, out, stderr, NULL);
+        st = pf_experiment_run(e, a.out, stderr, NULL);
+    if (st == PF_OK)
+        pf_cli_plot_run(a.out ? a.out : pf_experiment_default_out_dir(e), e);
     pf_experiment_destroy(e);
     return pf_cli_report(st);
 }

@@ -30,8 +30,10 @@ static pf_status build_gmm(pf_experiment *e)
         for (int c = 0; c < C; c++)
             weights[c] = float_elem(w, c);
         for (int c = 0; c < C; c++) { /* elements may be written as integers */
-            const config_setting_t *m = config_setting_get_elem(pf_config_setting(e, "target.means"), c);
-            const config_setting_t *s = config_setting_get_elem(pf_config_setting(e, "target.covariances"), c);
+            const config_setting_t *m =
+                config_setting_get_elem(pf_config_setting(e, "target.means"), c);
+            const config_setting_t *s =
+                config_setting_get_elem(pf_config_setting(e, "target.covariances"), c);
             for (int i = 0; i < d; i++)
                 means[(size_t)c * d + i] = float_elem(m, i);
             for (int i = 0; i < d * d; i++)
@@ -126,8 +128,9 @@ static pf_status build_flow(pf_experiment *e)
         o.hidden[i] = config_setting_get_int_elem(hidden, i);
     o.activation = pf_config_string(e, "flow.activation");
     const char *mask = pf_config_string(e, "flow.mask");
-    o.mask = strcmp(mask, "halves") == 0 ? PF_MASK_HALVES
-             : strcmp(mask, "even_odd") == 0 ? PF_MASK_EVEN_ODD : PF_MASK_CHECKERBOARD;
+    o.mask = strcmp(mask, "halves") == 0     ? PF_MASK_HALVES
+             : strcmp(mask, "even_odd") == 0 ? PF_MASK_EVEN_ODD
+                                             : PF_MASK_CHECKERBOARD;
     int shape[4];
     if (pf_target_shape(e->target, shape) == 2) {
         o.lattice[0] = shape[0];
@@ -146,7 +149,9 @@ static pf_status load_samples(pf_experiment *e, const char *key, double **data, 
     const char *path = pf_config_string(e, key);
     int ndim;
     size_t shape[PF_NPY_MAX_DIMS];
-    PF_TRY(pf_npy_read(path, &ndim, shape, data));
+    pf_status st = pf_npy_read(path, &ndim, shape, data);
+    if (st != PF_OK) /* "cfg:12: key 'data.file': x.npy: cannot open: ..." */
+        return pf_config_fail_status(e, st, pf_config_setting(e, key), "%s", pf_last_error());
     size_t per_row = 1;
     for (int i = 1; i < ndim; i++)
         per_row *= shape[i];
@@ -213,14 +218,43 @@ static void build_options(pf_experiment *e, pf_train_options *o)
     o->eval_samples = (int)pf_config_int(e, "eval.samples");
 }
 
+/* Failures of a constructor name the section that described the object
+ * (messages already naming a key are kept). */
+static pf_status in_section(pf_experiment *e, const char *section, pf_status st)
+{
+    if (st == PF_OK || st == PF_ERR_NOMEM || st == PF_ERR_CONFIG)
+        return st;
+    return pf_config_fail_status(e, st, pf_config_setting(e, section), "%s", pf_last_error());
+}
+
+/* Undoes a partial build, so that a later call starts afresh. */
+static void unbuild(pf_experiment *e)
+{
+    pf_flow_destroy(e->flow);
+    pf_target_destroy(e->target);
+    free(e->data);
+    free(e->holdout);
+    e->flow = NULL;
+    e->target = NULL;
+    e->data = e->holdout = NULL;
+    e->options.data = e->options.holdout = NULL;
+    e->options.n_data = e->options.n_holdout = 0;
+}
+
 pf_status pf_experiment_build(pf_experiment *e)
 {
     if (e->built)
         return PF_OK;
     build_options(e, &e->options);
-    PF_TRY(build_target(e));
-    PF_TRY(build_flow(e));
-    PF_TRY(build_data(e, &e->options));
+    pf_status st = in_section(e, "target", build_target(e));
+    if (st == PF_OK)
+        st = in_section(e, "flow", build_flow(e));
+    if (st == PF_OK)
+        st = build_data(e, &e->options);
+    if (st != PF_OK) {
+        unbuild(e);
+        return st;
+    }
     e->built = 1;
     return PF_OK;
 }

@@ -1,4 +1,5 @@
-/* The experiment object: load, accessors, resolved configuration, destroy. */
+/* The experiment object: load, accessors, destroy. The resolved
+ * configuration is written by resolved.c, the objects built by build.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,19 +44,23 @@ void pf_experiment_destroy(pf_experiment *e)
     free(e);
 }
 
-const char *pf_experiment_name(const pf_experiment *e) { return e->name; }
-const char *pf_experiment_default_out_dir(const pf_experiment *e) { return e->out_dir; }
-pf_target *pf_experiment_target(pf_experiment *e) { return e->target; }
-pf_flow *pf_experiment_flow(pf_experiment *e) { return e->flow; }
-const pf_train_options *pf_experiment_train_options(const pf_experiment *e) { return &e->options; }
-
-pf_status pf_experiment_write_config(const pf_experiment *e, const char *path)
+const char *pf_experiment_name(const pf_experiment *e)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (config_write_file((config_t *)&e->config, tmp) != CONFIG_TRUE)
-        return pf_fail(PF_ERR_IO, "%s: cannot write the resolved configuration", path);
-    if (rename(tmp, path) != 0)
-        return pf_fail(PF_ERR_IO, "%s: cannot write the resolved configuration", path);
-    return PF_OK;
+    return e->name;
+}
+const char *pf_experiment_default_out_dir(const pf_experiment *e)
+{
+    return e->out_dir;
+}
+pf_target *pf_experiment_target(pf_experiment *e)
+{
+    return e->target;
+}
+pf_flow *pf_experiment_flow(pf_experiment *e)
+{
+    return e->flow;
+}
+const pf_train_options *pf_experiment_train_options(const pf_experiment *e)
+{
+    return &e->options;
 }

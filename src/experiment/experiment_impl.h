@@ -7,11 +7,11 @@
 #include <pathflow/experiment.h>
 
 struct pf_experiment {
-    config_t config;        /* the resolved configuration tree */
-    char path[4096];        /* the file it came from */
+    config_t config; /* the resolved configuration tree */
+    char path[4096]; /* the file it came from */
     char name[256];
     char out_dir[4352];
-    char **overrides;       /* the --set strings, to name them in messages */
+    char **overrides; /* the --set strings, to name them in messages */
     int n_overrides;
     /* built by pf_experiment_build */
     int built;
@@ -31,6 +31,19 @@ void pf_config_where(const pf_experiment *e, const config_setting_t *s, char *bu
 /* Fails with PF_ERR_CONFIG: "<where>: key 'section.key': <message>". */
 pf_status pf_config_fail(const pf_experiment *e, const config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The same with another status (a data file that cannot be read: PF_ERR_IO). */
+pf_status pf_config_fail_status(const pf_experiment *e, pf_status status, const config_setting_t *s,
+                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* overrides.c: stores the value written as `text` at spec's section.key
+ * (failures are named by `origin`: "--set ..." or "default"); applies one
+ * "section.key=value" override; the group of a section, created if absent. */
+struct key_spec;
+pf_status pf_config_set_text(pf_experiment *e, const struct key_spec *spec, const char *text,
+                             const char *origin);
+pf_status pf_config_apply_override(pf_experiment *e, const char *text);
+config_setting_t *pf_config_section(pf_experiment *e, const char *section);
 
 /* Typed getters of validated keys ("training.batch"); the key must exist. */
 long pf_config_int(const pf_experiment *e, const char *path);

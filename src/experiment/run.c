@@ -23,7 +23,8 @@ typedef struct run_state {
     char checkpoint[4400];
     double start, last_draw, last_loss;
     pf_metrics last;
-    pf_status failure; /* a failure inside the callback (checkpoint write) */
+    long checkpoint_step; /* step of the last checkpoint written (-1: none yet) */
+    pf_status failure;    /* a failure inside the callback (checkpoint write) */
 } run_state;
 
 static double wall_seconds(void)
@@ -63,6 +64,8 @@ static void cell(FILE *f, double v, const char *sep)
         fprintf(f, "%.9g%s", v, sep);
 }
 
+/* "[####......] step/steps  loss  ess  elapsed, ETA", redrawn in place at
+ * most 10 times a second; padded so that a shorter line hides a longer one. */
 static void draw_bar(run_state *r, long step, int final)
 {
     const long total = r->e->options.steps;
@@ -70,20 +73,21 @@ static void draw_bar(run_state *r, long step, int final)
     if (!final && now - r->last_draw < 0.1)
         return;
     r->last_draw = now;
-    const int width = 30;
-    int filled = total > 0 ? (int)(width * step / total) : width;
-    double elapsed = now - r->start, eta = step > 0 ? elapsed / step * (double)(total - step) : 0;
-    fprintf(r->log, "\r[");
-    for (int i = 0; i < width; i++)
-        fputc(i < filled ? '#' : '.', r->log);
-    fprintf(r->log, "] %ld/%ld  loss %.4g  ", step, total, r->last_loss);
+    enum { WIDTH = 30 };
+    char bar[WIDTH + 1], ess[16], line[160];
+    const int filled = total > 0 ? (int)(WIDTH * step / total) : WIDTH;
+    for (int i = 0; i < WIDTH; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[WIDTH] = '\0';
     if (isnan(r->last.ess))
-        fprintf(r->log, "ess -    ");
+        snprintf(ess, sizeof ess, "-");
     else
-        fprintf(r->log, "ess %.3f", r->last.ess);
-    fprintf(r->log, "  %.0fs elapsed, %.0fs left ", elapsed, eta);
-    if (final)
-        fputc('\n', r->log);
+        snprintf(ess, sizeof ess, "%.3f", r->last.ess);
+    const double elapsed = now - r->start;
+    const double eta = step > 0 ? elapsed / (double)step * (double)(total - step) : 0;
+    snprintf(line, sizeof line, "[%s] %ld/%ld  loss %.4g  ess %s  %.0fs elapsed, %.0fs left", bar,
+             step, total, r->last_loss, ess, elapsed, eta);
+    fprintf(r->log, "\r%-100s%s", line, final ? "\n" : "");
     fflush(r->log);
 }
 
@@ -116,11 +120,38 @@ static int on_metrics(void *user, const pf_metrics *m)
     }
     fflush(r->csv);
     if (r->log && !r->tty)
-        fprintf(r->log, "step %ld/%ld  loss %.6g  grad_norm %.4g  ess %.4f  ess_forward %.4f  "
-                        "nll %.6g  kl %.6g  %.1f s\n", m->step, r->e->options.steps, m->loss,
-                m->grad_norm, m->ess, m->ess_forward, m->nll, m->kl, m->seconds);
+        fprintf(r->log,
+                "step %ld/%ld  loss %.6g  grad_norm %.4g  ess %.4f  ess_forward %.4f  "
+                "nll %.6g  kl %.6g  %.1f s\n",
+                m->step, r->e->options.steps, m->loss, m->grad_norm, m->ess, m->ess_forward, m->nll,
+                m->kl, m->seconds);
     r->failure = pf_trainer_save(r->trainer, r->checkpoint);
+    if (r->failure == PF_OK)
+        r->checkpoint_step = m->step;
     return r->failure != PF_OK;
+}
+
+/* Training stopped on failed steps (non-finite, unsolved): the parameters are
+ * those of the last good step, since failed steps are skipped; save them and
+ * keep the training error as the message. Other failures leave the last
+ * checkpoint written at a metrics row. */
+static void checkpoint_after_failure(run_state *r, pf_status st)
+{
+    char message[1024];
+    snprintf(message, sizeof message, "%s", pf_last_error());
+    const long step = pf_trainer_steps_done(r->trainer);
+    if ((st == PF_ERR_NUMERIC || st == PF_ERR_SOLVER) &&
+        pf_trainer_save(r->trainer, r->checkpoint) == PF_OK) {
+        if (r->log)
+            fprintf(r->log,
+                    "pathflow: training stopped at step %ld; %s holds the parameters "
+                    "of the last successful step\n",
+                    step, r->checkpoint);
+    } else if (r->log && r->checkpoint_step >= 0) {
+        fprintf(r->log, "pathflow: training failed at step %ld; %s holds step %ld\n", step,
+                r->checkpoint, r->checkpoint_step);
+    }
+    pf_fail(st, "%s", message);
 }
 
 /* eval.samples flow samples and their log weights, as .npy files. */
@@ -131,7 +162,8 @@ static pf_status write_samples(pf_experiment *e, const char *dir)
     double *z = malloc((size_t)N * d * sizeof *z), *x = malloc((size_t)N * d * sizeof *x);
     double *ldj = malloc((size_t)N * sizeof *ldj), *lq0 = malloc((size_t)N * sizeof *lq0);
     double *S = malloc((size_t)N * sizeof *S);
-    pf_status st = (z && x && ldj && lq0 && S) ? PF_OK : pf_fail(PF_ERR_NOMEM, "samples: no memory");
+    pf_status st =
+        (z && x && ldj && lq0 && S) ? PF_OK : pf_fail(PF_ERR_NOMEM, "samples: no memory");
     pf_rng rng = pf_rng_make(e->options.seed, STREAM_FINAL_SAMPLES);
     for (int off = 0; st == PF_OK && off < N; off += chunk) {
         int n = N - off < chunk ? N - off : chunk;
@@ -182,6 +214,8 @@ static pf_status train(run_state *r, const char *dir)
     }
     if (r->log && r->tty)
         draw_bar(r, r->trainer ? pf_trainer_steps_done(r->trainer) : 0, 1);
+    if (st != PF_OK && r->trainer)
+        checkpoint_after_failure(r, st);
     pf_trainer_destroy(r->trainer);
     if (fclose(r->csv) != 0 && st == PF_OK)
         st = pf_fail(PF_ERR_IO, "%s: write failed", path);
@@ -194,6 +228,11 @@ pf_status pf_experiment_run(pf_experiment *e, const char *out_dir, FILE *log, pf
     PF_TRY(pf_experiment_build(e));
     PF_TRY(pf_make_directories(dir));
     char path[4400];
+    static const char *const stale[] = {"checkpoint.pfc", "samples.npy", "log_weights.npy"};
+    for (int i = 0; i < 3; i++) { /* a failed run must not leave an older run's results */
+        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
+        remove(path);
+    }
     snprintf(path, sizeof path, "%s/config.cfg", dir);
     PF_TRY(pf_experiment_write_config(e, path));
     run_state r;
@@ -205,9 +244,10 @@ pf_status pf_experiment_run(pf_experiment *e, const char *out_dir, FILE *log, pf
     r.last_loss = NAN;
     r.start = wall_seconds();
     r.last_draw = r.start - 1;
+    r.checkpoint_step = -1;
     if (log)
-        fprintf(log, "pathflow: training %s (%s %s, %ld steps, batch %d) into %s\n",
-                e->name, pf_objective_name(e->options.objective),
+        fprintf(log, "pathflow: training %s (%s %s, %ld steps, batch %d) into %s\n", e->name,
+                pf_objective_name(e->options.objective),
                 pf_estimator_kind_name(e->options.estimator), e->options.steps, e->options.batch,
                 dir);
     PF_TRY(train(&r, dir));
@@ -215,6 +255,9 @@ pf_status pf_experiment_run(pf_experiment *e, const char *out_dir, FILE *log, pf
     if (last)
         *last = r.last;
     if (log)
-        fprintf(log, "pathflow: results in %s (metrics.csv, checkpoint.pfc, samples.npy)\n", dir);
+        fprintf(log,
+                "pathflow: results in %s (config.cfg, metrics.csv, checkpoint.pfc, samples.npy, "
+                "log_weights.npy)\n",
+                dir);
     return PF_OK;
 }

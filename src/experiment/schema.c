@@ -1,9 +1,13 @@
-/* The configuration schema: every key pathflow reads, with its default. */
+/* The configuration schema: every key pathflow reads, with its default;
+ * look-ups, "did you mean" suggestions and type checks against it. */
 #include "experiment/schema.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
-const char *const PF_SECTIONS[] = {"experiment", "target", "flow", "ode", "training", "data", "eval"};
+const char *const PF_SECTIONS[] = {"experiment", "target", "flow", "ode",
+                                   "training",   "data",   "eval"};
 const int PF_N_SECTIONS = 7;
 
 const key_spec PF_SCHEMA[] = {
@@ -84,4 +88,109 @@ const char *pf_value_type_name(value_type type)
     case VALUE_ARRAY_LIST: return "a list of arrays of numbers";
     }
     return "?";
+}
+
+const key_spec *pf_schema_find(const char *section, const char *key)
+{
+    for (int i = 0; i < PF_SCHEMA_SIZE; i++)
+        if (strcmp(PF_SCHEMA[i].section, section) == 0 && strcmp(PF_SCHEMA[i].key, key) == 0)
+            return &PF_SCHEMA[i];
+    return NULL;
+}
+
+int pf_schema_is_section(const char *name)
+{
+    for (int i = 0; i < PF_N_SECTIONS; i++)
+        if (strcmp(PF_SECTIONS[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Levenshtein distance of short names, for "did you mean". */
+static int edit_distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b), row[64];
+    if (la > 62 || lb > 62)
+        return 99;
+    for (int j = 0; j <= lb; j++)
+        row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int diagonal = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int up = row[j], best = diagonal + (a[i - 1] != b[j - 1]);
+            best = up + 1 < best ? up + 1 : best;
+            best = row[j - 1] + 1 < best ? row[j - 1] + 1 : best;
+            diagonal = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+/* " (did you mean 'batch'?)" for the closest known name within 2 edits, or
+ * one that is a prefix of the other. */
+void pf_schema_suggest(const char *section, const char *name, char *buf, size_t size)
+{
+    const char *best = NULL;
+    int best_d = 3;
+    for (int i = 0; i < (section ? PF_SCHEMA_SIZE : PF_N_SECTIONS); i++) {
+        if (section && strcmp(PF_SCHEMA[i].section, section) != 0)
+            continue;
+        const char *candidate = section ? PF_SCHEMA[i].key : PF_SECTIONS[i];
+        int d = edit_distance(name, candidate);
+        size_t lc = strlen(candidate), ln = strlen(name);
+        if (d >= 3 && (strncmp(name, candidate, lc < ln ? lc : ln) == 0))
+            d = 2; /* one is a prefix of the other: "batchsize" → "batch" */
+        if (d < best_d) {
+            best_d = d;
+            best = candidate;
+        }
+    }
+    if (best)
+        snprintf(buf, size, " (did you mean '%s'?)", best);
+    else
+        buf[0] = '\0';
+}
+
+static int is_number(const config_setting_t *s)
+{
+    int t = config_setting_type(s);
+    return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT;
+}
+
+static int is_integer(const config_setting_t *s)
+{
+    int t = config_setting_type(s);
+    return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+/* Does setting s have the spec's type? */
+int pf_value_matches(const config_setting_t *s, value_type type)
+{
+    int t = config_setting_type(s), n = config_setting_length(s);
+    switch (type) {
+    case VALUE_INT: return is_integer(s);
+    case VALUE_FLOAT: return is_number(s);
+    case VALUE_BOOL: return t == CONFIG_TYPE_BOOL;
+    case VALUE_STRING: return t == CONFIG_TYPE_STRING;
+    case VALUE_INT_ARRAY:
+    case VALUE_FLOAT_ARRAY:
+        if (t != CONFIG_TYPE_ARRAY)
+            return 0;
+        for (int i = 0; i < n; i++)
+            if (type == VALUE_INT_ARRAY /* extents and widths: 32-bit */
+                    ? config_setting_type(config_setting_get_elem(s, i)) != CONFIG_TYPE_INT
+                    : !is_number(config_setting_get_elem(s, i)))
+                return 0;
+        return 1;
+    case VALUE_ARRAY_LIST:
+        if (t != CONFIG_TYPE_LIST)
+            return 0;
+        for (int i = 0; i < n; i++)
+            if (!pf_value_matches(config_setting_get_elem(s, i), VALUE_FLOAT_ARRAY))
+                return 0;
+        return 1;
+    }
+    return 0;
 }

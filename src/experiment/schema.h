@@ -4,9 +4,13 @@
 #ifndef PF_EXPERIMENT_SCHEMA_H
 #define PF_EXPERIMENT_SCHEMA_H
 
+#include <stddef.h>
+
+#include <libconfig.h>
+
 typedef enum value_type {
     VALUE_INT,
-    VALUE_FLOAT,       /* an integer is accepted too */
+    VALUE_FLOAT, /* an integer is accepted too */
     VALUE_BOOL,
     VALUE_STRING,
     VALUE_INT_ARRAY,   /* [8, 8] */
@@ -27,6 +31,18 @@ extern const int PF_SCHEMA_SIZE;
 extern const char *const PF_SECTIONS[];
 extern const int PF_N_SECTIONS;
 
+/* "an integer", "a number", ...: for messages. */
 const char *pf_value_type_name(value_type type);
+
+/* The spec of section.key, or NULL if there is no such key. */
+const key_spec *pf_schema_find(const char *section, const char *key);
+int pf_schema_is_section(const char *name);
+
+/* " (did you mean 'batch'?)" for the known key of `section` (or, section
+ * NULL, the known section) closest to `name`, or "" if none is close. */
+void pf_schema_suggest(const char *section, const char *name, char *buf, size_t size);
+
+/* Does setting s hold a value of `type` (an integer counts as a number)? */
+int pf_value_matches(const config_setting_t *s, value_type type);
 
 #endif

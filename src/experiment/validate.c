@@ -1,6 +1,7 @@
 /* Range and consistency checks of a configuration whose names and types are
  * already right (config.c): required keys, ranges, names of kinds, and keys
  * that do not apply to the chosen target kind. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,16 @@ static pf_status at_least(pf_experiment *e, const char *path, long min)
     long v = pf_config_int(e, path);
     if (v < min)
         return pf_config_fail(e, pf_config_setting(e, path), "must be ≥ %ld, got %ld", min, v);
+    return PF_OK;
+}
+
+/* min ≤ v ≤ max, for integers that the library keeps in an `int`. */
+static pf_status int_within(pf_experiment *e, const char *path, long min, long max)
+{
+    PF_TRY(at_least(e, path, min));
+    long v = pf_config_int(e, path);
+    if (v > max)
+        return pf_config_fail(e, pf_config_setting(e, path), "must be ≤ %ld, got %ld", max, v);
     return PF_OK;
 }
 
@@ -96,7 +107,7 @@ static pf_status check_lattice(pf_experiment *e)
     return PF_OK;
 }
 
-/* weights (C), means (C arrays of d), covariances (C arrays of d·d). */
+/* weights (C, positive), means (C arrays of d), covariances (C arrays of d·d). */
 static pf_status check_gmm(pf_experiment *e)
 {
     PF_TRY(need(e, "target", "weights", " (required for kind 'gmm')"));
@@ -109,8 +120,18 @@ static pf_status check_gmm(pf_experiment *e)
     const int C = config_setting_length(w);
     if (C < 1)
         return pf_config_fail(e, w, "needs at least one component");
-    if (config_setting_length(m) != C || config_setting_length(c) != C)
-        return pf_config_fail(e, m, "weights, means and covariances must have %d entries each", C);
+    for (int i = 0; i < C; i++) {
+        const config_setting_t *wi = config_setting_get_elem(w, i);
+        double v = config_setting_type(wi) == CONFIG_TYPE_FLOAT
+                       ? config_setting_get_float(wi)
+                       : (double)config_setting_get_int(wi);
+        if (!(v > 0) || !isfinite(v))
+            return pf_config_fail(e, w, "weight %d is %g, must be > 0", i, v);
+    }
+    if (config_setting_length(m) != C)
+        return pf_config_fail(e, m, "%d means for %d weights", config_setting_length(m), C);
+    if (config_setting_length(c) != C)
+        return pf_config_fail(e, c, "%d covariances for %d weights", config_setting_length(c), C);
     for (int i = 0; i < C; i++) {
         if (config_setting_length(config_setting_get_elem(m, i)) != d)
             return pf_config_fail(e, m, "mean %d has %d entries, dim is %ld", i,
@@ -186,7 +207,7 @@ static pf_status check_cnf(pf_experiment *e)
     PF_TRY(in_range(e, "ode.rtol", 0, 1, 1));
     PF_TRY(in_range(e, "ode.atol", 0, 1, INFINITY));
     PF_TRY(at_least(e, "ode.max_steps", 1));
-    PF_TRY(at_least(e, "ode.checkpoint_steps", 1));
+    PF_TRY(int_within(e, "ode.checkpoint_steps", 1, INT_MAX));
     PF_TRY(one_of(e, "ode.method", methods, 2, &k));
     return one_of(e, "ode.divergence", divergences, 2, &k);
 }
@@ -204,7 +225,7 @@ static pf_status check_u1_flow(pf_experiment *e)
     for (int i = 0; i < 2; i++)
         if (config_setting_get_int_elem(lat, i) % 4 != 0)
             return pf_config_fail(e, lat, "the u1 flow needs extents divisible by 4");
-    PF_TRY(at_least(e, "flow.layers", 1));
+    PF_TRY(int_within(e, "flow.layers", 1, 1000));
     config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
     if (config_setting_length(hidden) > 7)
         return pf_config_fail(e, hidden, "at most 7 hidden conv layers");
@@ -218,7 +239,8 @@ static pf_status check_u1_flow(pf_experiment *e)
                               "must be odd and fit the lattice, got %ld", kernel);
     long K = pf_config_int(e, "flow.mixture");
     if (K < 1 || K > 16)
-        return pf_config_fail(e, pf_config_setting(e, "flow.mixture"), "must be in [1, 16], got %ld", K);
+        return pf_config_fail(e, pf_config_setting(e, "flow.mixture"),
+                              "must be in [1, 16], got %ld", K);
     pf_activation act;
     if (pf_activation_from_name(pf_config_string(e, "flow.activation"), &act) != PF_OK)
         return pf_config_fail(e, pf_config_setting(e, "flow.activation"), "%s", pf_last_error());
@@ -240,7 +262,7 @@ static pf_status check_flow(pf_experiment *e)
     config_setting_t *ode = pf_config_setting(e, "ode");
     if (ode)
         return pf_config_fail(e, ode, "the ode section applies to flow kind 'cnf' only");
-    PF_TRY(at_least(e, "flow.layers", 1));
+    PF_TRY(int_within(e, "flow.layers", 1, 1000));
     config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
     if (config_setting_length(hidden) > 16)
         return pf_config_fail(e, hidden, "at most 16 hidden layers, got %d",
@@ -270,18 +292,20 @@ static pf_status check_training(pf_experiment *e)
     pf_objective objective;
     pf_estimator_kind kind;
     if (pf_objective_from_name(pf_config_string(e, "training.objective"), &objective) != PF_OK)
-        return pf_config_fail(e, pf_config_setting(e, "training.objective"), "%s",
-                              pf_last_error());
-    if (pf_estimator_kind_from_name(objective, pf_config_string(e, "training.estimator"),
-                                    &kind) != PF_OK)
-        return pf_config_fail(e, pf_config_setting(e, "training.estimator"), "%s",
-                              pf_last_error());
-    PF_TRY(at_least(e, "training.batch", 1));
+        return pf_config_fail(e, pf_config_setting(e, "training.objective"), "%s", pf_last_error());
+    if (pf_estimator_kind_from_name(objective, pf_config_string(e, "training.estimator"), &kind) !=
+        PF_OK)
+        return pf_config_fail(e, pf_config_setting(e, "training.estimator"), "%s", pf_last_error());
+    PF_TRY(int_within(e, "training.batch", 1, INT_MAX));
     PF_TRY(at_least(e, "training.steps", 0));
     PF_TRY(at_least(e, "training.warmup", 0));
-    PF_TRY(at_least(e, "training.max_nonfinite", 1));
+    PF_TRY(int_within(e, "training.max_nonfinite", 1, INT_MAX));
     PF_TRY(in_range(e, "training.lr", 0, 1, INFINITY));
     PF_TRY(in_range(e, "training.min_lr", 0, 0, INFINITY));
+    if (pf_config_float(e, "training.min_lr") > pf_config_float(e, "training.lr"))
+        return pf_config_fail(
+            e, pf_config_setting(e, "training.min_lr"), "must be ≤ training.lr = %g, got %g",
+            pf_config_float(e, "training.lr"), pf_config_float(e, "training.min_lr"));
     PF_TRY(in_range(e, "training.beta1", 0, 0, 1));
     PF_TRY(in_range(e, "training.beta2", 0, 0, 1));
     PF_TRY(in_range(e, "training.eps", 0, 1, INFINITY));
@@ -291,26 +315,54 @@ static pf_status check_training(pf_experiment *e)
     return one_of(e, "training.schedule", schedules, 2, &s);
 }
 
+/* data.file belongs to source "file", data.n_train to source "exact". */
+static pf_status check_data_source(pf_experiment *e, int from_file)
+{
+    if (from_file && pf_config_string(e, "data.file")[0] == '\0')
+        return pf_config_fail(e, pf_config_setting(e, "data.file"),
+                              "data.source is \"file\" but no file is given");
+    if (!from_file && pf_config_string(e, "data.file")[0] != '\0')
+        return pf_config_fail(e, pf_config_setting(e, "data.file"),
+                              "applies to data.source = \"file\" only (the source is \"exact\")");
+    if (from_file && pf_config_int(e, "data.n_train") != 0)
+        return pf_config_fail(e, pf_config_setting(e, "data.n_train"),
+                              "applies to data.source = \"exact\" only (every row of "
+                              "data.file is trained on)");
+    return PF_OK;
+}
+
 static pf_status check_data_and_eval(pf_experiment *e)
 {
     static const char *const sources[] = {"exact", "file"};
     int source;
     PF_TRY(one_of(e, "data.source", sources, 2, &source));
-    PF_TRY(at_least(e, "data.n_train", 0));
-    PF_TRY(at_least(e, "data.n_holdout", 0));
+    PF_TRY(int_within(e, "data.n_train", 0, INT_MAX));
+    PF_TRY(int_within(e, "data.n_holdout", 0, INT_MAX));
     PF_TRY(at_least(e, "eval.every", 1));
-    PF_TRY(at_least(e, "eval.samples", 1));
+    PF_TRY(int_within(e, "eval.samples", 1, INT_MAX));
+    PF_TRY(check_data_source(e, source == 1));
     const char *kind = pf_config_string(e, "target.kind");
     int has_sampler = strcmp(kind, "gmm") == 0 || strcmp(kind, "mgm") == 0;
     int forward = strcmp(pf_config_string(e, "training.objective"), "forward") == 0;
-    if (source == 1 && pf_config_string(e, "data.file")[0] == '\0')
-        return pf_config_fail(e, pf_config_setting(e, "data.file"),
-                              "data.source is \"file\" but no file is given");
     if (forward && source == 0 && !has_sampler)
         return pf_config_fail(e, pf_config_setting(e, "data.source"),
                               "forward KL needs target samples: the %s target has no exact "
-                              "sampler, give data.source = \"file\" and data.file", kind);
+                              "sampler, give data.source = \"file\" and data.file",
+                              kind);
     return PF_OK;
+}
+
+/* The run directory is output_dir/name: both must name something. */
+static pf_status check_experiment(pf_experiment *e)
+{
+    const char *name = pf_config_string(e, "experiment.name");
+    if (name[0] == '\0' || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return pf_config_fail(e, pf_config_setting(e, "experiment.name"),
+                              "must be a non-empty name without '/', got \"%s\"", name);
+    if (pf_config_string(e, "experiment.output_dir")[0] == '\0')
+        return pf_config_fail(e, pf_config_setting(e, "experiment.output_dir"),
+                              "must not be empty (\".\" is the working directory)");
+    return at_least(e, "experiment.seed", 0);
 }
 
 pf_status pf_config_validate(pf_experiment *e)
@@ -319,5 +371,5 @@ pf_status pf_config_validate(pf_experiment *e)
     PF_TRY(check_flow(e));
     PF_TRY(check_training(e));
     PF_TRY(check_data_and_eval(e));
-    return at_least(e, "experiment.seed", 0);
+    return check_experiment(e);
 }

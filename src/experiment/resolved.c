@@ -1,0 +1,120 @@
+/* The resolved configuration: every key the run used, defaults filled in and
+ * --set applied, written as a libconfig file that `pathflow train` reads back
+ * to the same values. Sections and keys come in schema order, floats with the
+ * fewest digits that read back to the same double (libconfig's own writer
+ * keeps only 15), and a comment says where the values came from. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "experiment/experiment_impl.h"
+#include "experiment/schema.h"
+
+/* Shortest of %.15g, %.16g, %.17g that reads back exactly, always with a '.'
+ * or an exponent so that libconfig reads a float, not an integer. */
+static void write_float(FILE *f, double v)
+{
+    char buf[40];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, f);
+    if (!strpbrk(buf, ".eEni")) /* "2" → "2.0"; inf/nan never pass validation */
+        fputs(".0", f);
+}
+
+/* A libconfig string literal. */
+static void write_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void write_value(FILE *f, const config_setting_t *s)
+{
+    const int n = config_setting_length(s);
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_INT: fprintf(f, "%d", config_setting_get_int(s)); break;
+    case CONFIG_TYPE_INT64: fprintf(f, "%lldL", config_setting_get_int64(s)); break;
+    case CONFIG_TYPE_FLOAT: write_float(f, config_setting_get_float(s)); break;
+    case CONFIG_TYPE_BOOL: fputs(config_setting_get_bool(s) ? "true" : "false", f); break;
+    case CONFIG_TYPE_STRING: write_string(f, config_setting_get_string(s)); break;
+    case CONFIG_TYPE_ARRAY:
+    case CONFIG_TYPE_LIST: {
+        const int list = config_setting_type(s) == CONFIG_TYPE_LIST;
+        fputs(list ? "(" : "[", f);
+        for (int i = 0; i < n; i++) {
+            fputs(i ? ", " : "", f);
+            write_value(f, config_setting_get_elem(s, i));
+        }
+        fputs(list ? ")" : "]", f);
+        break;
+    }
+    default: break; /* groups hold no values of the schema */
+    }
+}
+
+/* "# ..." lines: the source file and the overrides (newlines flattened). */
+static void write_header(FILE *f, const pf_experiment *e)
+{
+    fprintf(f,
+            "# Resolved configuration (pathflow %s): every default filled in.\n"
+            "# `pathflow train` on this file repeats the run.\n# from: ",
+            pf_version());
+    for (const char *p = e->path; *p; p++)
+        fputc(*p == '\n' ? ' ' : *p, f);
+    for (int i = 0; i < e->n_overrides; i++) {
+        fputs("\n# --set ", f);
+        for (const char *p = e->overrides[i]; *p; p++)
+            fputc(*p == '\n' ? ' ' : *p, f);
+    }
+    fputc('\n', f);
+}
+
+static void write_section(FILE *f, const config_setting_t *group, const char *section)
+{
+    fprintf(f, "%s: {\n", section);
+    for (int i = 0; i < PF_SCHEMA_SIZE; i++) {
+        if (strcmp(PF_SCHEMA[i].section, section) != 0)
+            continue;
+        const config_setting_t *s = config_setting_get_member(group, PF_SCHEMA[i].key);
+        if (!s)
+            continue;
+        fprintf(f, "  %s = ", PF_SCHEMA[i].key);
+        write_value(f, s);
+        fputs(";\n", f);
+    }
+    fputs("};\n", f);
+}
+
+pf_status pf_experiment_write_config(const pf_experiment *e, const char *path)
+{
+    char tmp[4400];
+    FILE *f = pf_atomic_open(path, tmp, sizeof tmp);
+    if (!f)
+        return PF_ERR_IO;
+    write_header(f, e);
+    const config_setting_t *root = config_root_setting(&e->config);
+    for (int i = 0; i < PF_N_SECTIONS; i++) {
+        const config_setting_t *group = config_setting_get_member(root, PF_SECTIONS[i]);
+        if (group)
+            write_section(f, group, PF_SECTIONS[i]);
+    }
+    return pf_atomic_commit(f, tmp, path, !ferror(f));
+}
