@@ -24,7 +24,7 @@ static int plot_training(const char *dir, const char *name)
     FILE *f = fopen(script, "w");
     if (!f)
         return 0;
-    fprintf(f, "set terminal pngcairo size 900,500\nset output '%s/training.png'\n"
+    fprintf(f, "set terminal pngcairo size 900,500 noenhanced\nset output '%s/training.png'\n"
                "set datafile separator ','\nset key autotitle columnhead\n"
                "set title 'training of %s'\nset xlabel 'step'\n"
                "set ylabel 'loss (Monte-Carlo objective)'\nset y2label 'reverse ESS'\n"
@@ -83,7 +83,7 @@ static int plot_samples_2d(const char *dir, pf_experiment *e)
     if (!f)
         return 0;
     fprintf(f, "set terminal pngcairo size 700,650\nset output '%s/samples.png'\n"
-               "set title '%s: flow samples over the target density exp(-S)'\n"
+               "set title '%s: flow samples over the target density exp(-S)' noenhanced\n"
                "set xlabel 'x_0'\nset ylabel 'x_1'\nset size ratio -1\nset key below\n"
                "set xrange [%g:%g]\nset yrange [%g:%g]\nset cblabel 'exp(-S)'\n"
                "plot '%s' with image title '', '%s' with points pt 7 ps 0.25 lc rgb 'white' "
@@ -93,11 +93,65 @@ static int plot_samples_2d(const char *dir, pf_experiment *e)
     return run_gnuplot(script);
 }
 
+/* observables.png for lattice targets: the first two per-sample observables
+ * along an independence Metropolis chain through samples.npy (proposal q_θ,
+ * acceptance by log_weights.npy): flat, well-mixed histories mean a good
+ * sampler; long plateaus mean rejections. */
+static int plot_lattice_histories(const char *dir, pf_experiment *e)
+{
+    char path[4300], data[4300];
+    int ndim, nd2;
+    size_t shape[PF_NPY_MAX_DIMS], shape2[PF_NPY_MAX_DIMS];
+    double *x = NULL, *lw = NULL;
+    snprintf(path, sizeof path, "%s/samples.npy", dir);
+    int ok = pf_npy_read(path, &ndim, shape, &x) == PF_OK;
+    snprintf(path, sizeof path, "%s/log_weights.npy", dir);
+    ok = ok && pf_npy_read(path, &nd2, shape2, &lw) == PF_OK && shape2[0] == shape[0];
+    pf_target *t = pf_experiment_target(e);
+    const int no = pf_target_n_observables(t), N = ok ? (int)shape[0] : 0;
+    double *obs = ok ? malloc((size_t)N * no * sizeof *obs) : NULL;
+    ok = ok && obs && pf_target_observables(t, N, x, obs) == PF_OK;
+    snprintf(data, sizeof data, "%s/observables_plot.dat", dir);
+    FILE *f = ok ? fopen(data, "w") : NULL;
+    pf_rng rng = pf_rng_make(5, 5);
+    for (int i = 0, state = 0; f && i < N; i++) {
+        double u;
+        pf_rng_uniform(&rng, 1, &u);
+        if (i > 0 && log(u) < lw[i] - lw[state])
+            state = i;
+        fprintf(f, "%d %g %g\n", i, obs[(size_t)state * no], obs[(size_t)state * no + (no > 1)]);
+    }
+    if (f)
+        fclose(f);
+    free(x);
+    free(lw);
+    free(obs);
+    if (!f)
+        return 0;
+    char script[4300];
+    snprintf(script, sizeof script, "%s/observables.gp", dir);
+    f = fopen(script, "w");
+    if (!f)
+        return 0;
+    fprintf(f, "set terminal pngcairo size 900,600 noenhanced\nset output '%s/observables.png'\n"
+               "set multiplot layout 2,1 title '%s: observables along an independence Metropolis "
+               "chain (proposal: the flow)'\nset grid\nset xlabel 'chain step'\n"
+               "set ylabel '%s'\nplot '%s' using 1:2 with lines notitle\n"
+               "set ylabel '%s'\nplot '%s' using 1:3 with lines notitle\nunset multiplot\n",
+            dir, pf_experiment_name(e), pf_target_observable_name(t, 0), data,
+            pf_target_observable_name(t, no > 1), data);
+    fclose(f);
+    return run_gnuplot(script);
+}
+
 void pf_cli_plot_run(const char *dir, pf_experiment *e)
 {
+    int shape[4];
     int ok = plot_training(dir, pf_experiment_name(e));
     if (pf_target_dim(pf_experiment_target(e)) == 2)
         ok = plot_samples_2d(dir, e) && ok;
+    else if (pf_target_shape(pf_experiment_target(e), shape) >= 2)
+        ok = plot_lattice_histories(dir, e) && ok;
     if (!ok)
         fprintf(stderr, "pathflow: warning: plots not drawn (is gnuplot installed?)\n");
 }
