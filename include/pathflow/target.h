@@ -43,8 +43,10 @@ pf_status pf_target_gmm_create(int d, int n_components, const double *weights,
                                pf_target **out);
 
 /* The paper's "MGM": 2^d components at the corners {−loc, +loc}^d, each with
- * covariance scale·I (scale is a variance), equal weights. Evaluated as a product of d one-dimensional
- * two-component mixtures (exact for equal weights), so any d is cheap. */
+ * covariance scale·I (scale is a variance), equal weights. Evaluated as a
+ * product of d one-dimensional two-component mixtures (exact for equal
+ * weights), so any d is cheap: 1 ≤ d ≤ 100000. The same mixture written out
+ * with pf_target_gmm_create gives the same S and force (tested). */
 pf_status pf_target_mgm_create(int d, double loc, double scale, pf_target **out);
 
 /* φ⁴ on a periodic L0×L1 lattice, hopping form (site index x0*L1 + x1):
@@ -78,7 +80,11 @@ const char *pf_target_kind(const pf_target *target); /* "gmm", "phi4", "u1", "cu
  * shape must hold 4 ints; returns the number of dimensions. */
 int pf_target_shape(const pf_target *target, int shape[4]);
 
-/* ---- evaluation on batches ---------------------------------------------- */
+/* ---- evaluation on batches ----------------------------------------------
+ * A NULL target, B < 1 or a NULL array gives PF_ERR_ARG with a message naming
+ * the argument and the target kind. Outputs are not checked for finiteness
+ * (the trainer detects non-finite losses and gradients). No call allocates
+ * once the scratch buffer has grown to the largest batch. */
 
 /* x: B×d → S: B. */
 pf_status pf_target_action(pf_target *target, int B, const double *x, double *S);
@@ -106,7 +112,10 @@ const char *pf_target_observable_name(const pf_target *target, int i);
 pf_status pf_target_observables(pf_target *target, int B, const double *x, double *obs);
 
 /* Ensemble estimates from a batch with self-normalised importance weights
- * exp(log_w) (log_w NULL: equal weights), values: n = pf_target_n_summaries:
+ * exp(log_w) (log_w NULL: equal weights; computed with the largest log_w
+ * subtracted, so a constant shift of log_w changes nothing; an entry −∞ is a
+ * zero weight, NaN or +∞ gives PF_ERR_NUMERIC naming the entry),
+ * values: n = pf_target_n_summaries:
  * gmm/custom: the mean of each coordinate;
  * φ⁴: ⟨M⟩, ⟨|M|⟩, χ = V(⟨M²⟩ − ⟨|M|⟩²), then G_c(t) = ⟨G(t)⟩ − L1·⟨M⟩², t = 0..L0−1;
  * U(1): ⟨cos P⟩, ⟨Q⟩, χ_t = (⟨Q²⟩ − ⟨Q⟩²)/V. */
