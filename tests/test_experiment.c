@@ -276,11 +276,11 @@ Test(experiment, inconsistent_or_unreadable_values_are_refused_naming_the_key)
     }
 }
 
-Test(experiment, the_readme_and_config_c_document_every_key_and_default)
+Test(experiment, docs_and_config_c_document_every_key_and_default)
 {
     char path[4096];
     static char readme[65536], source[65536];
-    snprintf(path, sizeof path, "%s/configs/README.md", PF_SOURCE_DIR);
+    snprintf(path, sizeof path, "%s/docs/config.md", PF_SOURCE_DIR);
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f);
     readme[fread(readme, 1, sizeof readme - 1, f)] = '\0';
@@ -296,7 +296,7 @@ Test(experiment, the_readme_and_config_c_document_every_key_and_default)
     for (int i = 0; i < PF_SCHEMA_SIZE; i++) {
         char key[128], with_default[256];
         snprintf(key, sizeof key, "%s.%s", PF_SCHEMA[i].section, PF_SCHEMA[i].key);
-        cr_expect_not_null(strstr(readme, key), "configs/README.md lacks %s", key);
+        cr_expect_not_null(strstr(readme, key), "docs/config.md lacks %s", key);
         cr_expect_not_null(strstr(source, key), "config.c's comment lacks %s", key);
         if (!PF_SCHEMA[i].fallback)
             continue;
