@@ -76,3 +76,42 @@ Test(cli, eval_of_a_trained_mixture_recovers_the_exact_mean_and_the_training_ess
     free(x);
     cr_assert_neq(run("eval no_such_run", out, sizeof out), 0);
 }
+
+Test(cli, stopping_and_resuming_gives_the_same_checkpoint_bit_for_bit)
+{
+    static char out[8192];
+    char args[4400];
+    const char *set = "--set training.steps=300 --set eval.every=100";
+    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_a", PF_SOURCE_DIR, set);
+    cr_assert_eq(run(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_b --stop-at 100",
+             PF_SOURCE_DIR, set);
+    cr_assert_eq(run(args, out, sizeof out), 0);
+    cr_assert_eq(run("train --resume resume_b", out, sizeof out), 0);
+    FILE *a = fopen("resume_a/checkpoint.pfc", "rb"), *b = fopen("resume_b/checkpoint.pfc", "rb");
+    cr_assert(a && b);
+    static unsigned char ba[1 << 20], bb[1 << 20];
+    size_t na = fread(ba, 1, sizeof ba, a), nb = fread(bb, 1, sizeof bb, b);
+    fclose(a);
+    fclose(b);
+    cr_assert_eq(na, nb);
+    cr_assert(memcmp(ba, bb, na) == 0, "2N steps and N + resume + N differ");
+    int rows = 0;
+    FILE *m = fopen("resume_b/metrics.csv", "r");
+    while (fgets(out, sizeof out, m))
+        rows++;
+    fclose(m);
+    cr_assert_eq(rows, 4, "header + 3 rows after the resume appended, got %d lines", rows);
+}
+
+Test(cli, check_validates_a_config_without_training)
+{
+    static char out[8192];
+    char args[4400];
+    snprintf(args, sizeof args, "check %s/configs/u1_reverse_path.cfg", PF_SOURCE_DIR);
+    cr_assert_eq(run(args, out, sizeof out), 0);
+    cr_assert_not_null(strstr(out, "ok"), "%s", out);
+    snprintf(args, sizeof args, "check %s/configs/quickstart.cfg --set training.batch=-1",
+             PF_SOURCE_DIR);
+    cr_assert_eq(run(args, out, sizeof out), 2);
+}

@@ -151,3 +151,15 @@ Test(npy, write_into_a_missing_directory_fails_with_the_path)
     cr_assert_eq(s, PF_ERR_IO);
     cr_assert_not_null(strstr(pf_last_error(), "no/such/dir/x.npy"), "%s", pf_last_error());
 }
+
+Test(npy, a_header_asking_for_more_data_than_the_file_holds_is_refused_before_allocating)
+{
+    /* found by fuzzing: the shape used to be trusted and malloc'ed */
+    write_npy_by_hand("huge.npy", 1,
+                      "{'descr': '<f8', 'fortran_order': False, 'shape': (4444444444444444444, 4), }", 2);
+    expect_refusal("huge.npy", PF_ERR_FORMAT, "shape");
+    write_npy_by_hand("big.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000,), }", 2);
+    expect_refusal("big.npy", PF_ERR_FORMAT, "expected 1000000000 values");
+    remove("huge.npy");
+    remove("big.npy");
+}

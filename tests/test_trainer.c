@@ -12,7 +12,11 @@
 #include <pathflow/flow.h>
 #include <pathflow/train.h>
 
+#include "core/atomic_file.h"
 #include "testutil.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 static pf_flow *small_flow(int dim, unsigned long long seed)
 {
@@ -180,4 +184,33 @@ Test(trainer, non_finite_steps_are_skipped_and_training_stops_after_too_many_in_
     pf_trainer_destroy(t);
     pf_flow_destroy(flow);
     pf_target_destroy(target);
+}
+
+Test(trainer, a_crash_in_the_middle_of_a_checkpoint_write_leaves_the_previous_one_loadable)
+{
+    pf_target *target;
+    cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
+    pf_flow *flow = small_flow(2, 4);
+    pf_train_options o = quick_options(3);
+    pf_trainer *t;
+    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK);
+    cr_assert_eq(pf_trainer_step(t, NULL, NULL), PF_OK);
+    cr_assert_eq(pf_trainer_save(t, "crash.pfc"), PF_OK);
+    pid_t child = fork();
+    if (child == 0) { /* a second save dies after writing half a temporary file */
+        char tmp[256];
+        FILE *f = pf_atomic_open("crash.pfc", tmp, sizeof tmp);
+        if (f) {
+            fputs("PFCKPT half a checkpoint", f);
+            fflush(f);
+        }
+        _exit(137);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    cr_assert_eq(pf_flow_load_checkpoint(flow, "crash.pfc"), PF_OK, "%s", pf_last_error());
+    pf_trainer_destroy(t);
+    pf_flow_destroy(flow);
+    pf_target_destroy(target);
+    remove("crash.pfc");
 }

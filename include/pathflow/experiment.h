@@ -88,6 +88,15 @@ const pf_train_options *pf_experiment_train_options(const pf_experiment *experim
 pf_status pf_experiment_run(pf_experiment *experiment, const char *out_dir, FILE *log,
                             pf_metrics *last);
 
+/* pf_experiment_run with two more controls. stop_at > 0: stop after that
+ * step (a job cut short; the schedule still aims at training.steps) and
+ * leave the checkpoint. resume: continue the run in out_dir from its
+ * checkpoint.pfc — parameters, Adam state and step — appending to its
+ * metrics.csv; N steps + resume + N steps give the same parameters as 2N
+ * steps in one go, bit for bit (same build, same thread count). */
+pf_status pf_experiment_run_with(pf_experiment *experiment, const char *out_dir, FILE *log,
+                                 pf_metrics *last, long stop_at, int resume);
+
 #ifdef __cplusplus
 }
 #endif

@@ -115,6 +115,12 @@ typedef int (*pf_train_callback)(void *user, const pf_metrics *m);
  * steps and after the last one. */
 pf_status pf_trainer_run(pf_trainer *trainer, pf_train_callback callback, void *user);
 
+/* The same, stopping after step `stop_at` (< the configured steps: a job cut
+ * short; the schedule still runs to the configured total, so a later resume
+ * continues exactly). stop_at ≤ 0 or ≥ steps: run to the end. */
+pf_status pf_trainer_run_until(pf_trainer *trainer, long stop_at, pf_train_callback callback,
+                               void *user);
+
 long pf_trainer_steps_done(const pf_trainer *trainer);
 
 /* Called after every step with the steps done and that step's loss (NaN if

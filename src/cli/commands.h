@@ -15,6 +15,7 @@ int pf_cli_report(pf_status status);
 int pf_cli_train(int argc, char **argv);
 int pf_cli_hmc(int argc, char **argv);
 int pf_cli_sample(int argc, char **argv);
+int pf_cli_check(int argc, char **argv);
 int pf_cli_eval(int argc, char **argv);
 
 /* training.png (and samples.png for 2-D targets) in a finished run's directory. */

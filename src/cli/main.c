@@ -17,6 +17,7 @@ static void usage(FILE *out)
                  "                                config.cfg, metrics.csv, checkpoint.pfc, samples\n"
                  "  hmc CONFIG -o FILE.npy [-n N] [--step E] [--leapfrog K] [--thermalize T] [--thin S]\n"
                  "                                reference samples of the config's target by HMC\n"
+                 "  check CONFIG [--set key=value ...]   validate a config and build it, no training\n"
                  "  sample RUN|CKPT -n N -o FILE.npy   flow samples and log weights as .npy\n"
                  "  eval RUN|CKPT [-n N]          ESS, reweighted observables (jackknife) and an\n"
                  "                                independence Metropolis chain (tau_int, errors)\n"
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
         return pf_cli_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "hmc") == 0)
         return pf_cli_hmc(argc - 1, argv + 1);
+    if (strcmp(argv[1], "check") == 0)
+        return pf_cli_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "sample") == 0)
         return pf_cli_sample(argc - 1, argv + 1);
     if (strcmp(argv[1], "eval") == 0)

@@ -8,13 +8,17 @@
 #include "cli/commands.h"
 
 static const char USAGE[] =
-    "usage: pathflow train CONFIG [--set section.key=value ...] [--out DIR]\n"
+    "usage: pathflow train CONFIG [--set section.key=value ...] [--out DIR] [--stop-at N]\n"
+    "       pathflow train --resume RUN [--set ...] [--stop-at N]\n"
+    "  --stop-at N: stop after step N (the schedule still aims at training.steps);\n"
+    "  --resume RUN: continue RUN from its checkpoint, bit for bit\n"
     "  trains the flow CONFIG describes (see configs/README.md for every key) and writes\n"
     "  DIR (default: experiment.output_dir/experiment.name): config.cfg, metrics.csv,\n"
     "  checkpoint.pfc, samples.npy, log_weights.npy\n";
 
 typedef struct train_args {
-    const char *config, *out;
+    const char *config, *out, *resume;
+    long stop_at;
     const char **overrides;
     int n_overrides;
 } train_args;
@@ -33,6 +37,10 @@ static int parse_args(int argc, char **argv, train_args *a)
             a->overrides[a->n_overrides++] = argv[i] + 6;
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             a->out = argv[++i];
+        else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc)
+            a->resume = argv[++i];
+        else if (strcmp(argv[i], "--stop-at") == 0 && i + 1 < argc)
+            a->stop_at = atol(argv[++i]);
         else if (strncmp(argv[i], "--out=", 6) == 0)
             a->out = argv[i] + 6;
         else if (argv[i][0] != '-' && !a->config)
@@ -46,6 +54,17 @@ static int parse_args(int argc, char **argv, train_args *a)
             return 2;
         }
     }
+    if (a->resume && (a->config || a->out)) {
+        fprintf(stderr, "pathflow train: --resume RUN takes its config and directory from RUN\n%s",
+                USAGE);
+        return 2;
+    }
+    if (a->resume) {
+        static char config[4200];
+        snprintf(config, sizeof config, "%s/config.cfg", a->resume);
+        a->config = config;
+        a->out = a->resume;
+    }
     if (!a->config) {
         fprintf(stderr, "pathflow train: no configuration file given\n%s", USAGE);
         return 2;
@@ -55,7 +74,7 @@ static int parse_args(int argc, char **argv, train_args *a)
 
 int pf_cli_train(int argc, char **argv)
 {
-    train_args a = {NULL, NULL, calloc((size_t)argc, sizeof(const char *)), 0};
+    train_args a = {NULL, NULL, NULL, 0, calloc((size_t)argc, sizeof(const char *)), 0};
     if (!a.overrides) {
         fprintf(stderr, "pathflow train: out of memory\n");
         return 1;
@@ -69,7 +88,7 @@ int pf_cli_train(int argc, char **argv)
     pf_status st = pf_experiment_load(a.config, a.overrides, a.n_overrides, &e);
     free(a.overrides);
     if (st == PF_OK)
-        st = pf_experiment_run(e, a.out, stderr, NULL);
+        st = pf_experiment_run_with(e, a.out, stderr, NULL, a.stop_at, a.resume != NULL);
     if (st == PF_OK)
         pf_cli_plot_run(a.out ? a.out : pf_experiment_default_out_dir(e), e);
     pf_experiment_destroy(e);

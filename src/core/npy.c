@@ -6,6 +6,7 @@
 #include "core/npy.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +166,31 @@ pf_status pf_npy_read(const char *path, int *ndim, size_t shape[PF_NPY_MAX_DIMS]
         fclose(f);
         return s;
     }
-    size_t n = shape_product(*ndim, shape);
+    /* The shape must fit the data actually present before anything is
+     * allocated: a corrupt or hostile header cannot ask for terabytes
+     * (found by fuzzing). */
+    size_t n = 1;
+    for (int i = 0; i < *ndim; i++) {
+        if (shape[i] != 0 && n > SIZE_MAX / sizeof(double) / shape[i]) {
+            fclose(f);
+            return pf_fail(PF_ERR_FORMAT, "%s: header: 'shape' overflows", path);
+        }
+        n *= shape[i];
+    }
+    long here = ftell(f), end = -1;
+    if (here >= 0 && fseek(f, 0, SEEK_END) == 0)
+        end = ftell(f);
+    if (end < 0 || fseek(f, here, SEEK_SET) != 0) {
+        fclose(f);
+        return pf_fail(PF_ERR_IO, "%s: cannot determine the file size", path);
+    }
+    size_t present = (size_t)(end - here) / sizeof(double);
+    if (n > present) {
+        fclose(f);
+        return pf_fail(PF_ERR_FORMAT,
+                       "%s: data: expected %zu values for the shape, found %zu", path, n,
+                       present);
+    }
     double *buf = malloc((n ? n : 1) * sizeof(double));
     if (!buf) {
         fclose(f);

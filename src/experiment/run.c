@@ -192,21 +192,24 @@ static pf_status write_samples(pf_experiment *e, const char *dir)
     return st;
 }
 
-static pf_status train(run_state *r, const char *dir)
+static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
 {
     pf_experiment *e = r->e;
     char path[4400];
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    r->csv = fopen(path, "w");
+    r->csv = fopen(path, resume ? "a" : "w");
     if (!r->csv)
         return pf_fail(PF_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
-    fprintf(r->csv, "step,loss,grad_norm,ess,nll,kl,seconds%s\n",
-            pf_flow_ode_stats(e->flow) ? ",nfe_forward,nfe_backward" : "");
+    if (!resume)
+        fprintf(r->csv, "step,loss,grad_norm,ess,nll,kl,seconds%s\n",
+                pf_flow_ode_stats(e->flow) ? ",nfe_forward,nfe_backward" : "");
     snprintf(r->checkpoint, sizeof r->checkpoint, "%s/checkpoint.pfc", dir);
     pf_status st = pf_trainer_create(e->flow, e->target, &e->options, &r->trainer);
+    if (st == PF_OK && resume)
+        st = pf_trainer_load(r->trainer, r->checkpoint);
     if (st == PF_OK) {
         pf_trainer_set_progress(r->trainer, on_step, r);
-        st = pf_trainer_run(r->trainer, on_metrics, r);
+        st = pf_trainer_run_until(r->trainer, stop_at, on_metrics, r);
         if (st == PF_OK && r->failure != PF_OK)
             st = r->failure;
         if (st == PF_OK)
@@ -224,12 +227,18 @@ static pf_status train(run_state *r, const char *dir)
 
 pf_status pf_experiment_run(pf_experiment *e, const char *out_dir, FILE *log, pf_metrics *last)
 {
+    return pf_experiment_run_with(e, out_dir, log, last, 0, 0);
+}
+
+pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *log,
+                                 pf_metrics *last, long stop_at, int resume)
+{
     const char *dir = out_dir ? out_dir : pf_experiment_default_out_dir(e);
     PF_TRY(pf_experiment_build(e));
     PF_TRY(pf_make_directories(dir));
     char path[4400];
     static const char *const stale[] = {"checkpoint.pfc", "samples.npy", "log_weights.npy"};
-    for (int i = 0; i < 3; i++) { /* a failed run must not leave an older run's results */
+    for (int i = resume ? 1 : 0; i < 3; i++) { /* a failed run must not leave an older run's results */
         snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
         remove(path);
     }
@@ -250,7 +259,7 @@ pf_status pf_experiment_run(pf_experiment *e, const char *out_dir, FILE *log, pf
                 pf_objective_name(e->options.objective),
                 pf_estimator_kind_name(e->options.estimator), e->options.steps, e->options.batch,
                 dir);
-    PF_TRY(train(&r, dir));
+    PF_TRY(train(&r, dir, stop_at, resume));
     PF_TRY(write_samples(e, dir));
     if (last)
         *last = r.last;

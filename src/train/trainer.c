@@ -290,15 +290,17 @@ pf_status pf_trainer_evaluate(pf_trainer *t, pf_metrics *m)
     return PF_OK;
 }
 
-pf_status pf_trainer_run(pf_trainer *t, pf_train_callback callback, void *user)
+pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback callback,
+                               void *user)
 {
     const pf_train_options *o = &t->options;
-    while (t->step < o->steps) {
+    const long end = (stop_at > 0 && stop_at < o->steps) ? stop_at : o->steps;
+    while (t->step < end) {
         double loss;
         PF_TRY(pf_trainer_step(t, &loss, NULL));
         if (t->progress)
             t->progress(t->progress_user, t->step, loss);
-        if (t->step % o->eval_every != 0 && t->step != o->steps)
+        if (t->step % o->eval_every != 0 && t->step != end)
             continue;
         pf_metrics m;
         PF_TRY(pf_trainer_evaluate(t, &m));
@@ -308,4 +310,9 @@ pf_status pf_trainer_run(pf_trainer *t, pf_train_callback callback, void *user)
             break;
     }
     return PF_OK;
+}
+
+pf_status pf_trainer_run(pf_trainer *t, pf_train_callback callback, void *user)
+{
+    return pf_trainer_run_until(t, 0, callback, user);
 }
