@@ -163,3 +163,13 @@ Test(npy, a_header_asking_for_more_data_than_the_file_holds_is_refused_before_al
     remove("huge.npy");
     remove("big.npy");
 }
+
+Test(npy, big_endian_and_unknown_versions_are_refused)
+{
+    write_npy_by_hand("be.npy", 1, "{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", 2);
+    expect_refusal("be.npy", PF_ERR_FORMAT, "descr");
+    write_npy_by_hand("v9.npy", 9, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 2);
+    expect_refusal("v9.npy", PF_ERR_FORMAT, "version");
+    remove("be.npy");
+    remove("v9.npy");
+}

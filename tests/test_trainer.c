@@ -129,6 +129,15 @@ Test(trainer, corrupt_truncated_and_mismatched_checkpoints_are_refused_naming_th
     fclose(f);
     expect_load_failure(flow, "junk.pfc", "magic");
 
+    unsigned char version_two = 2;
+    memcpy(buf + 8, &version_two, 1); /* a future format version */
+    f = fopen("v2.pfc", "wb");
+    fwrite(buf, 1, (size_t)size, f);
+    fclose(f);
+    expect_load_failure(flow, "v2.pfc", "version");
+    remove("v2.pfc");
+    buf[8] = 1;
+
     pf_flow *other = small_flow(3, 1);
     expect_load_failure(other, "good.pfc", "flow");
     expect_load_failure(flow, "missing.pfc", "cannot open");
