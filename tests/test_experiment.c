@@ -593,3 +593,15 @@ Test(experiment, cnf_forward_path_config_improves_held_out_nll_over_training)
     cr_assert_lt(last, first, "NLL should fall over training: %g → %g", first, last);
     cr_assert_lt(last, 3.338 - 0.05, "NLL %g should beat the identity flow's 3.338", last);
 }
+
+Test(experiment, a_flow_too_large_for_memory_is_refused_before_anything_is_allocated)
+{
+    write_file("huge.cfg", GOOD);
+    const char *huge[] = {"target.dim=100000", "flow.hidden=[8192, 8192]"};
+    expect_refused("huge.cfg", huge, 2, "key 'flow.hidden'", "GB");
+    const char *fine[] = {"target.dim=8"};
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("huge.cfg", fine, 1, &e), PF_OK, "%s", pf_last_error());
+    pf_experiment_destroy(e);
+    remove("huge.cfg");
+}

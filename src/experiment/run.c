@@ -96,6 +96,8 @@ static void on_step(void *user, long step, double loss)
     run_state *r = user;
     if (!isnan(loss))
         r->last_loss = loss;
+    else if (r->log) /* a skipped step: say which estimator failed and where */
+        fprintf(r->log, "%sstep %ld skipped: %s\n", r->tty ? "\n" : "", step, pf_last_error());
     if (r->log && r->tty)
         draw_bar(r, step, 0);
 }

@@ -365,11 +365,61 @@ static pf_status check_experiment(pf_experiment *e)
     return at_least(e, "experiment.seed", 0);
 }
 
+/* The target's dimension from validated keys. */
+static double target_dim(pf_experiment *e)
+{
+    const char *kind = pf_config_string(e, "target.kind");
+    if (strcmp(kind, "gmm") == 0 || strcmp(kind, "mgm") == 0)
+        return (double)pf_config_int(e, "target.dim");
+    const config_setting_t *lat = pf_config_setting(e, "target.lattice");
+    double V = (double)config_setting_get_int_elem(lat, 0) * config_setting_get_int_elem(lat, 1);
+    return strcmp(kind, "u1") == 0 ? 2 * V : V;
+}
+
+/* A rough count of the doubles the flow's parameters and tapes need, so that
+ * a huge dimension or width is refused with a message, not an out-of-memory
+ * kill: parameters plus activations of every layer for one batch (times d
+ * tangents for a CNN with exact divergence). */
+static pf_status check_size(pf_experiment *e)
+{
+    const double d = target_dim(e), B = (double)pf_config_int(e, "training.batch");
+    const char *kind = pf_config_string(e, "flow.kind");
+    const config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
+    double widths = 0, params = 0, prev = strcmp(kind, "realnvp") == 0 ? d / 2 : d + 1;
+    for (int i = 0; i < config_setting_length(hidden); i++) {
+        double h = config_setting_get_int_elem(hidden, i);
+        params += prev * h;
+        widths += h;
+        prev = h;
+    }
+    params += prev * d;
+    double layers = strcmp(kind, "cnf") == 0 ? 1 : (double)pf_config_int(e, "flow.layers");
+    double tangents = strcmp(kind, "cnf") == 0 &&
+                              strcmp(pf_config_string(e, "ode.divergence"), "exact") == 0
+                          ? d
+                          : 1;
+    if (strcmp(kind, "u1") == 0) { /* convolutions: tiny parameters, per-site tapes */
+        double k = (double)pf_config_int(e, "flow.kernel"), V = d / 2;
+        double out = (double)pf_config_int(e, "flow.mixture") + 1;
+        params = 0;
+        widths = V * (k * k * (2 + widths) + 3 * (widths + out)) / 4 - 2 * d;
+    }
+    double doubles = layers * (params + 4 * B * (widths + 2 * d) * tangents);
+    const double limit = 2e9; /* 16 GB of the machine's 24 */
+    if (doubles > limit)
+        return pf_config_fail(e, hidden,
+                              "this flow needs about %.0f GB for dimension %.0f and batch %.0f "
+                              "(limit %.0f GB): reduce the dimension, the widths or the batch",
+                              doubles * 8 / 1e9, d, B, limit * 8 / 1e9);
+    return PF_OK;
+}
+
 pf_status pf_config_validate(pf_experiment *e)
 {
     PF_TRY(check_target(e));
     PF_TRY(check_flow(e));
     PF_TRY(check_training(e));
     PF_TRY(check_data_and_eval(e));
+    PF_TRY(check_size(e));
     return check_experiment(e);
 }
