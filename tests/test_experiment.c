@@ -605,3 +605,14 @@ Test(experiment, a_flow_too_large_for_memory_is_refused_before_anything_is_alloc
     pf_experiment_destroy(e);
     remove("huge.cfg");
 }
+
+Test(experiment, an_empty_kind_is_refused_not_read_past)
+{
+    /* found by fuzzing: an empty target kind made the defaults loop read past a string */
+    write_variant("empty_kind.cfg", 2, "target: { kind = \"\"; dim = 2; }\n");
+    expect_refused("empty_kind.cfg", NULL, 0, "key 'target.kind'", "unknown");
+    write_variant("empty_flow.cfg", 3, "flow: { kind = \"\"; }\n");
+    expect_refused("empty_flow.cfg", NULL, 0, "key 'flow.kind'", "unknown");
+    remove("empty_kind.cfg");
+    remove("empty_flow.cfg");
+}

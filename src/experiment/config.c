@@ -222,6 +222,8 @@ static int applies_to(const key_spec *spec, const char *kind)
     if (!spec->kinds || !kind)
         return spec->kinds == NULL;
     size_t n = strlen(kind);
+    if (n == 0) /* an empty kind matches nothing (strstr would match everywhere: found by fuzzing) */
+        return 0;
     for (const char *p = strstr(spec->kinds, kind); p; p = strstr(p + 1, kind))
         if ((p == spec->kinds || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
             return 1;
