@@ -616,3 +616,30 @@ Test(experiment, an_empty_kind_is_refused_not_read_past)
     remove("empty_kind.cfg");
     remove("empty_flow.cfg");
 }
+
+Test(experiment, checkpoints_follow_checkpoint_every_and_a_stopped_run_keeps_the_last_one)
+{
+    write_file("ckev.cfg", GOOD);
+    const char *every[] = {"training.checkpoint_every=7", "eval.every=1000"};
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("ckev.cfg", every, 2, &e), PF_OK, "%s", pf_last_error());
+    /* stop after 20 of 50 steps with a checkpoint every 7 steps (none at the
+     * metrics rows): the file left is the end-of-job one, at step 20 */
+    cr_assert_eq(pf_experiment_run_with(e, "ckev_out", NULL, NULL, 20, 0), PF_OK, "%s",
+                 pf_last_error());
+    pf_experiment_destroy(e);
+    FILE *f = fopen("ckev_out/checkpoint.pfc", "rb");
+    cr_assert_not_null(f);
+    unsigned char head[16];
+    cr_assert_eq(fread(head, 1, 16, f), 16);
+    uint32_t L;
+    memcpy(&L, head + 12, 4);
+    fseek(f, 16 + L + 8, SEEK_SET);
+    int64_t step;
+    cr_assert_eq(fread(&step, 8, 1, f), 1);
+    fclose(f);
+    cr_assert_eq(step, 20);
+    const char *bad[] = {"training.checkpoint_every=-1"};
+    expect_refused("ckev.cfg", bad, 1, "key 'training.checkpoint_every'", "must be");
+    remove("ckev.cfg");
+}

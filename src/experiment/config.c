@@ -37,6 +37,7 @@
  *   training.eps = 1e-08
  *   training.clip_norm = 0.0
  *   training.max_nonfinite = 10
+ *   training.checkpoint_every = 0
  *   data.source = "exact"
  *   data.n_train = 0
  *   data.n_holdout = 2000

@@ -24,6 +24,7 @@ typedef struct run_state {
     double start, last_draw, last_loss;
     pf_metrics last;
     long checkpoint_step; /* step of the last checkpoint written (-1: none yet) */
+    long checkpoint_every; /* training.checkpoint_every: 0 = at every metrics row */
     pf_status failure;    /* a failure inside the callback (checkpoint write) */
 } run_state;
 
@@ -98,6 +99,11 @@ static void on_step(void *user, long step, double loss)
         r->last_loss = loss;
     else if (r->log) /* a skipped step: say which estimator failed and where */
         fprintf(r->log, "%sstep %ld skipped: %s\n", r->tty ? "\n" : "", step, pf_last_error());
+    if (r->checkpoint_every > 0 && step % r->checkpoint_every == 0 && r->failure == PF_OK) {
+        r->failure = pf_trainer_save(r->trainer, r->checkpoint);
+        if (r->failure == PF_OK)
+            r->checkpoint_step = step;
+    }
     if (r->log && r->tty)
         draw_bar(r, step, 0);
 }
@@ -127,9 +133,11 @@ static int on_metrics(void *user, const pf_metrics *m)
                 "nll %.6g  kl %.6g  %.1f s\n",
                 m->step, r->e->options.steps, m->loss, m->grad_norm, m->ess, m->ess_forward, m->nll,
                 m->kl, m->seconds);
-    r->failure = pf_trainer_save(r->trainer, r->checkpoint);
-    if (r->failure == PF_OK)
-        r->checkpoint_step = m->step;
+    if (r->checkpoint_every == 0 && r->failure == PF_OK) {
+        r->failure = pf_trainer_save(r->trainer, r->checkpoint);
+        if (r->failure == PF_OK)
+            r->checkpoint_step = m->step;
+    }
     return r->failure != PF_OK;
 }
 
@@ -256,6 +264,7 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
     r.start = wall_seconds();
     r.last_draw = r.start - 1;
     r.checkpoint_step = -1;
+    r.checkpoint_every = pf_config_int(e, "training.checkpoint_every");
     if (log)
         fprintf(log, "pathflow: training %s (%s %s, %ld steps, batch %d) into %s\n", e->name,
                 pf_objective_name(e->options.objective),

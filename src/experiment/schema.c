@@ -64,6 +64,7 @@ const key_spec PF_SCHEMA[] = {
     {"training", "eps", VALUE_FLOAT, NULL, "1e-08"},
     {"training", "clip_norm", VALUE_FLOAT, NULL, "0.0"},
     {"training", "max_nonfinite", VALUE_INT, NULL, "10"},
+    {"training", "checkpoint_every", VALUE_INT, NULL, "0"},
 
     {"data", "source", VALUE_STRING, NULL, "\"exact\""},
     {"data", "n_train", VALUE_INT, NULL, "0"},
