@@ -138,6 +138,16 @@ Test(trainer, corrupt_truncated_and_mismatched_checkpoints_are_refused_naming_th
     remove("v2.pfc");
     buf[8] = 1;
 
+    uint32_t huge_len = 0xFFFFFFFFu; /* found by fuzzing: 16 + L wrapped in 32 bits */
+    memcpy(buf + 12, &huge_len, 4);
+    f = fopen("long.pfc", "wb");
+    fwrite(buf, 1, (size_t)size, f);
+    fclose(f);
+    expect_load_failure(flow, "long.pfc", "truncated");
+    remove("long.pfc");
+    uint32_t real_len = (uint32_t)strlen(pf_flow_describe(flow));
+    memcpy(buf + 12, &real_len, 4);
+
     pf_flow *other = small_flow(3, 1);
     expect_load_failure(other, "good.pfc", "flow");
     expect_load_failure(flow, "missing.pfc", "cannot open");

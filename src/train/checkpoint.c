@@ -42,7 +42,12 @@ typedef struct checkpoint_view {
     const double *params, *m, *v;
 } checkpoint_view;
 
-static size_t checkpoint_size(uint32_t L, uint64_t n) { return 16 + L + 32 + 3 * n * 8 + 8; }
+/* In size_t from the first term: 16 + L in 32 bits wrapped for L near 2³²
+ * and let a hostile description length through (found by fuzzing). */
+static size_t checkpoint_size(uint32_t L, uint64_t n)
+{
+    return (size_t)16 + (size_t)L + 32 + 3 * (size_t)n * 8 + 8;
+}
 
 /* Serialises into a malloc'ed buffer of checkpoint_size bytes. */
 static unsigned char *serialise(const checkpoint_view *c, size_t *size)
