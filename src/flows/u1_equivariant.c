@@ -156,9 +156,14 @@ static void forward_map_vjp(u1_layer *c, const double *params, int B, const doub
     }
 }
 
-/* The score recursion through the forward map at the tape's u (MATH §4.3):
- * g (B×2V) w.r.t. u → h (B×2V) w.r.t. v. */
-static void forward_score(u1_layer *c, const double *params, int B, const double *g, double *h)
+/* Solves Jᵀ out = r − w ∇_u ldj for the triangular J of the forward map at the
+ * tape's u (J = [[I, 0], [C, D]] over (A, B)): out_B = (r_B − w ∂_u ldj) / D
+ * (∂_u ldj is local on the active links), then out_A = r_A − (Cᵀ out_B + w
+ * ∇_u ldj)_A in one VJP with v̄ = (0, out_B), ldj̄ = w. The same solve is the
+ * score recursion (MATH §4.3, w = 1) and the VJP of the inverse pass (w =
+ * ldj̄); grad (NULL: skip) receives (∂_θ v)ᵀ out + w ∂_θ ldj. r, out: B×2V. */
+static void transpose_solve(u1_layer *c, const double *params, int B, const double *r,
+                            const double *w, double *grad, double *out)
 {
     const int V = c->V, K = c->K;
     double *vbar = c->vbar;
@@ -170,16 +175,15 @@ static void forward_score(u1_layer *c, const double *params, int B, const double
             double dP, ds[MAX_MIXTURE];
             log_d_derivatives(K, st, P, D, &dP, ds);
             size_t l = (size_t)b * 2 * V + c->link[i];
-            vbar[l] = (g[l] - c->sigma * dP) / D; /* h_B = r_B / D */
+            vbar[l] = (r[l] - (w ? w[b] : 0.0) * c->sigma * dP) / D;
         }
-    /* (Cᵀ h_B + ∇_u ldj)_A in one VJP with v̄ = (0, h_B), ldj̄ = 1 */
-    forward_map_vjp(c, params, B, vbar, c->ones, NULL, c->ubar2);
+    forward_map_vjp(c, params, B, vbar, w, grad, c->ubar2);
     for (size_t j = 0; j < (size_t)B * 2 * V; j++)
-        h[j] = g[j] - c->ubar2[j];
+        out[j] = r[j] - c->ubar2[j];
     for (int b = 0; b < B; b++)
         for (int i = 0; i < c->n_active; i++) {
             size_t l = (size_t)b * 2 * V + c->link[i];
-            h[l] = vbar[l];
+            out[l] = vbar[l];
         }
 }
 
@@ -207,7 +211,7 @@ static pf_status u1_forward(pf_layer *layer, const double *params, int B, const 
         }
     c->last = 1;
     if (g)
-        forward_score(c, params, B, g, h);
+        transpose_solve(c, params, B, g, c->ones, NULL, h); /* MATH §4.3 */
     return PF_OK;
 }
 
@@ -272,35 +276,14 @@ static pf_status u1_backward(pf_layer *layer, const double *params, int B, const
                              const double *ldj_bar, double *grad, double *in_bar)
 {
     u1_layer *c = layer->content;
-    const int V = c->V, K = c->K;
     if (c->last == 1) {
         forward_map_vjp(c, params, B, out_bar, ldj_bar, grad, in_bar);
         return PF_OK;
     }
-    double *vbar = c->vbar;
-    memset(vbar, 0, (size_t)B * 2 * V * sizeof *vbar);
-    for (int b = 0; b < B; b++)
-        for (int i = 0; i < c->n_active; i++) {
-            const double *st = conditioner_out(c, b, i);
-            double P = c->P[(size_t)b * V + c->site[i]], D = c->D[(size_t)b * c->n_active + i];
-            double dP, ds[MAX_MIXTURE];
-            log_d_derivatives(K, st, P, D, &dP, ds);
-            size_t l = (size_t)b * 2 * V + c->link[i];
-            double w = out_bar[l] - (ldj_bar ? ldj_bar[b] : 0.0) * c->sigma * dP;
-            vbar[l] = w / D;
-        }
     double *g_tmp = grad ? c->grad_scratch : NULL;
     if (g_tmp)
         memset(g_tmp, 0, c->cnn.n_params * sizeof *g_tmp);
-    forward_map_vjp(c, params, B, vbar, ldj_bar, g_tmp, c->ubar2);
-    /* ldj of the inverse pass is −ldj(u): its cotangent enters with a minus */
-    for (size_t j = 0; j < (size_t)B * 2 * V; j++)
-        in_bar[j] = out_bar[j] - c->ubar2[j];
-    for (int b = 0; b < B; b++)
-        for (int i = 0; i < c->n_active; i++) {
-            size_t l = (size_t)b * 2 * V + c->link[i];
-            in_bar[l] = vbar[l];
-        }
+    transpose_solve(c, params, B, out_bar, ldj_bar, g_tmp, in_bar);
     if (grad)
         for (size_t k = 0; k < c->cnn.n_params; k++)
             grad[k] -= g_tmp[k];
