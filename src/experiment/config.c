@@ -218,19 +218,6 @@ static pf_status check_names_and_types(pf_experiment *e)
     return PF_OK;
 }
 
-static int applies_to(const key_spec *spec, const char *kind)
-{
-    if (!spec->kinds || !kind)
-        return spec->kinds == NULL;
-    size_t n = strlen(kind);
-    if (n == 0) /* an empty kind matches nothing (strstr would match everywhere: found by fuzzing) */
-        return 0;
-    for (const char *p = strstr(spec->kinds, kind); p; p = strstr(p + 1, kind))
-        if ((p == spec->kinds || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
-            return 1;
-    return 0;
-}
-
 /* Missing keys with a default (for this target kind) get it; experiment.name
  * defaults to the file's base name. */
 static pf_status fill_defaults(pf_experiment *e)
@@ -246,7 +233,7 @@ static pf_status fill_defaults(pf_experiment *e)
         char path[128];
         snprintf(path, sizeof path, "%s.%s", spec->section, spec->key);
         const char *which = strcmp(spec->section, "flow") == 0 ? flow_kind : kind;
-        if (!spec->fallback || !applies_to(spec, which) || config_lookup(&e->config, path))
+        if (!spec->fallback || !pf_key_applies(spec, which) || config_lookup(&e->config, path))
             continue;
         PF_TRY(pf_config_set_text(e, spec, spec->fallback, "default"));
     }

@@ -195,3 +195,18 @@ int pf_value_matches(const config_setting_t *s, value_type type)
     }
     return 0;
 }
+
+/* Is `kind` one of the space-separated kinds the key applies to? Keys with no
+ * kinds apply to every kind. */
+int pf_key_applies(const key_spec *spec, const char *kind)
+{
+    if (!spec->kinds || !kind)
+        return spec->kinds == NULL;
+    size_t n = strlen(kind);
+    if (n == 0) /* an empty kind matches nothing (strstr would match everywhere: found by fuzzing) */
+        return 0;
+    for (const char *p = strstr(spec->kinds, kind); p; p = strstr(p + 1, kind))
+        if ((p == spec->kinds || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+    return 0;
+}

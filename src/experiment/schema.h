@@ -34,6 +34,9 @@ extern const int PF_N_SECTIONS;
 /* "an integer", "a number", ...: for messages. */
 const char *pf_value_type_name(value_type type);
 
+/* Does the key apply to this target or flow kind (kinds NULL: to every kind)? */
+int pf_key_applies(const key_spec *spec, const char *kind);
+
 /* The spec of section.key, or NULL if there is no such key. */
 const key_spec *pf_schema_find(const char *section, const char *key);
 int pf_schema_is_section(const char *name);

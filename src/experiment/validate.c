@@ -79,17 +79,9 @@ static pf_status check_kind_keys(pf_experiment *e, const char *section, const ch
     config_setting_t *group = pf_config_setting(e, section);
     for (int i = 0; group && i < config_setting_length(group); i++) {
         config_setting_t *s = config_setting_get_elem(group, i);
-        for (int k = 0; k < PF_SCHEMA_SIZE; k++) {
-            const key_spec *spec = &PF_SCHEMA[k];
-            if (strcmp(spec->section, section) || strcmp(spec->key, config_setting_name(s)))
-                continue;
-            char padded[64];
-            snprintf(padded, sizeof padded, " %s ", kind);
-            char kinds[128];
-            snprintf(kinds, sizeof kinds, " %s ", spec->kinds ? spec->kinds : "");
-            if (spec->kinds && !strstr(kinds, padded))
-                return pf_config_fail(e, s, "does not apply to %s kind '%s'", section, kind);
-        }
+        const key_spec *spec = pf_schema_find(section, config_setting_name(s));
+        if (spec && spec->kinds && !pf_key_applies(spec, kind))
+            return pf_config_fail(e, s, "does not apply to %s kind '%s'", section, kind);
     }
     return PF_OK;
 }
