@@ -258,15 +258,10 @@ static pf_status check_cnf_options(const pf_cnf_options *o, pf_activation *act)
 
 static void cnf_describe(const pf_cnf_options *o, pf_flow *flow)
 {
-    int n = snprintf(flow->description, sizeof flow->description,
-                     "cnf dim=%d activation=%s t1=%g divergence=%s hidden=[", o->dim,
-                     o->activation ? o->activation : "tanh", o->t1,
-                     o->hutchinson ? "hutchinson" : "exact");
-    for (int i = 0; i < o->n_hidden && n < (int)sizeof flow->description; i++)
-        n += snprintf(flow->description + n, sizeof flow->description - (size_t)n, "%s%d",
-                      i ? "," : "", o->hidden[i]);
-    if (n < (int)sizeof flow->description)
-        snprintf(flow->description + n, sizeof flow->description - (size_t)n, "]");
+    snprintf(flow->description, sizeof flow->description,
+             "cnf dim=%d activation=%s t1=%g divergence=%s ", o->dim,
+             o->activation ? o->activation : "tanh", o->t1, o->hutchinson ? "hutchinson" : "exact");
+    pf_flow_describe_widths(flow, o->n_hidden, o->hidden);
 }
 
 pf_status pf_flow_cnf_create(const pf_cnf_options *o, pf_flow **out)

@@ -161,3 +161,14 @@ void pf_flow_base_log_prob(const pf_flow *flow, int B, const double *z, double *
         }
     }
 }
+
+void pf_flow_describe_widths(pf_flow *flow, int n, const int *widths)
+{
+    size_t used = strlen(flow->description), size = sizeof flow->description;
+    int k = snprintf(flow->description + used, size - used, "hidden=[");
+    for (int i = 0; i < n && k >= 0 && used + (size_t)k < size; i++)
+        k += snprintf(flow->description + used + k, size - used - (size_t)k, "%s%d", i ? "," : "",
+                      widths[i]);
+    if (k >= 0 && used + (size_t)k < size)
+        snprintf(flow->description + used + k, size - used - (size_t)k, "]");
+}

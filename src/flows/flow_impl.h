@@ -38,4 +38,7 @@ struct pf_flow {
 pf_status pf_flow_alloc(const pf_flow_ops *ops, int dim, pf_base_kind base, size_t n_params,
                         pf_flow **out);
 
+/* Appends "hidden=[w0,w1,...]" to flow->description (truncating safely). */
+void pf_flow_describe_widths(pf_flow *flow, int n, const int *widths);
+
 #endif

@@ -67,14 +67,10 @@ static pf_status check_options(const pf_realnvp_options *o, pf_activation *act)
 static void describe(const pf_realnvp_options *o, pf_flow *flow)
 {
     static const char *mask_names[] = {"halves", "even_odd", "checkerboard"};
-    int n = snprintf(flow->description, sizeof flow->description,
-                     "realnvp dim=%d layers=%d mask=%s activation=%s hidden=[", o->dim,
-                     o->n_layers, mask_names[o->mask], o->activation ? o->activation : "tanh");
-    for (int i = 0; i < o->n_hidden && n < (int)sizeof flow->description; i++)
-        n += snprintf(flow->description + n, sizeof flow->description - (size_t)n, "%s%d",
-                      i ? "," : "", o->hidden[i]);
-    if (n < (int)sizeof flow->description)
-        snprintf(flow->description + n, sizeof flow->description - (size_t)n, "]");
+    snprintf(flow->description, sizeof flow->description,
+             "realnvp dim=%d layers=%d mask=%s activation=%s ", o->dim, o->n_layers,
+             mask_names[o->mask], o->activation ? o->activation : "tanh");
+    pf_flow_describe_widths(flow, o->n_hidden, o->hidden);
 }
 
 pf_status pf_flow_realnvp_create(const pf_realnvp_options *o, pf_flow **out)

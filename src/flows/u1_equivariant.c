@@ -461,14 +461,9 @@ pf_status pf_flow_u1_create(const pf_u1_flow_options *o, pf_flow **out)
         pf_cnn_init_params(&c->cnn, (*out)->params + layer->param_offset, &rng, o->zero_init,
                            o->init_scale);
     }
-    int n = snprintf((*out)->description, sizeof (*out)->description,
-                     "u1 lattice=%dx%d layers=%d K=%d kernel=%d activation=%s hidden=[", o->L0,
-                     o->L1, o->n_layers, o->n_mixture, o->kernel,
-                     o->activation ? o->activation : "leaky_relu");
-    for (int i = 0; i < o->n_hidden && n < (int)sizeof (*out)->description; i++)
-        n += snprintf((*out)->description + n, sizeof (*out)->description - (size_t)n, "%s%d",
-                      i ? "," : "", o->hidden[i]);
-    if (n < (int)sizeof (*out)->description)
-        snprintf((*out)->description + n, sizeof (*out)->description - (size_t)n, "]");
+    snprintf((*out)->description, sizeof (*out)->description,
+             "u1 lattice=%dx%d layers=%d K=%d kernel=%d activation=%s ", o->L0, o->L1,
+             o->n_layers, o->n_mixture, o->kernel, o->activation ? o->activation : "leaky_relu");
+    pf_flow_describe_widths(*out, o->n_hidden, o->hidden);
     return PF_OK;
 }
