@@ -92,13 +92,18 @@ static int cnf_quad_b(double t, N_Vector y, N_Vector yB, N_Vector qBdot, void *u
     return 0;
 }
 
-/* Rademacher probes of this solve, fixed for it and its adjoint. */
+/* Rademacher probes of this solve, fixed for it and its adjoint: row i from
+ * row noise_row + i of the key set by pf_flow_set_noise, else fresh per solve
+ * (keys with the top bit set, apart from any the trainer uses). */
 static void draw_probes(cnf *c, int B)
 {
     if (!c->o.hutchinson)
         return;
-    pf_rng rng = pf_rng_make(c->o.seed, STREAM_PROBES + c->n_solves);
-    pf_rng_rademacher(&rng, (size_t)B * c->o.dim, c->probes);
+    const pf_flow *f = c->flow;
+    const uint64_t d = (uint64_t)c->o.dim;
+    pf_rng rng = pf_rng_make(c->o.seed, STREAM_PROBES + (f->noise_set ? f->noise_key
+                                                                       : (1ULL << 63) | c->n_solves));
+    pf_rng_rademacher_at(&rng, f->noise_set ? f->noise_row * d : 0, (size_t)B * d, c->probes);
     pf_vector_field_set_probes(&c->vf, B, c->probes);
 }
 

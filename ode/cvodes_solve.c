@@ -25,22 +25,40 @@ static void record_error(int code, const char *module, const char *function, cha
     (void)module;
 }
 
+/* detail: "" or " after N steps (...)" for a failed solve. */
 static pf_status flag_status(pf_ode_solver *s, int flag, const char *what, const char *call,
-                             double t)
+                             double t, const char *detail)
 {
     char *name = CVodeGetReturnFlagName(flag);
-    pf_status st = pf_fail(PF_ERR_SOLVER, "%s: %s failed at t = %.6g with %s (%d)%s%s", what, call,
-                           t, name, flag, s->message[0] ? ": " : "", s->message);
+    pf_status st = pf_fail(PF_ERR_SOLVER, "%s: %s failed at t = %.6g%s with %s (%d)%s%s", what,
+                           call, t, detail, name, flag, s->message[0] ? ": " : "", s->message);
     free(name);
     s->message[0] = '\0';
     return st;
+}
+
+/* A failed CVodeF/CVodeB: where it stopped and the step counts that say why. */
+static pf_status solve_failed(pf_ode_solver *s, void *mem, int flag, const char *what,
+                              const char *call)
+{
+    double t = 0;
+    long steps = 0, err_fails = 0, conv_fails = 0;
+    CVodeGetCurrentTime(mem, &t);
+    CVodeGetNumSteps(mem, &steps);
+    CVodeGetNumErrTestFails(mem, &err_fails);
+    CVodeGetNumNonlinSolvConvFails(mem, &conv_fails);
+    char detail[160];
+    snprintf(detail, sizeof detail,
+             " after %ld steps (%ld error-test failures, %ld nonlinear convergence failures)",
+             steps, err_fails, conv_fails);
+    return flag_status(s, flag, what, call, t, detail);
 }
 
 #define CHECK(call, name)                                        \
     do {                                                         \
         int flag_ = (call);                                      \
         if (flag_ < 0)                                           \
-            return flag_status(s, flag_, what, name, t_report);  \
+            return flag_status(s, flag_, what, name, t_report, "");  \
     } while (0)
 
 void pf_ode_solver_free(pf_ode_solver *s)
@@ -120,10 +138,8 @@ pf_status pf_ode_solve_forward(pf_ode_solver *s, SUNContext ctx, const pf_ode_se
     stats->rhs_evals += rhs_evals;
     stats->checkpoints += n_checkpoints;
     stats->failures += err_fails + conv_fails;
-    if (flag < 0) {
-        CVodeGetCurrentTime(s->mem, &t_reached);
-        return flag_status(s, flag, what, "CVodeF", t_reached);
-    }
+    if (flag < 0)
+        return solve_failed(s, s->mem, flag, what, "CVodeF");
     memcpy(y1, N_VGetArrayPointer(s->y), (size_t)n * sizeof *y1);
     return PF_OK;
 }
@@ -218,11 +234,8 @@ pf_status pf_ode_solve_backward(pf_ode_solver *s, long nB, pf_ode_rhs_b rhs_b, l
     stats->solves_b++;
     stats->steps_b += steps;
     stats->rhs_evals_b += rhs_evals + quad_evals;
-    if (flag < 0) {
-        double t_now = t1;
-        CVodeGetCurrentTime(memB, &t_now);
-        return flag_status(s, flag, what, "CVodeB", t_now);
-    }
+    if (flag < 0)
+        return solve_failed(s, memB, flag, what, "CVodeB");
     double t_got;
     t_report = t0;
     CHECK(CVodeGetB(s->mem, s->which[k], &t_got, s->yB), "CVodeGetB");

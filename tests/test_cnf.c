@@ -281,6 +281,9 @@ Test(cnf, exceeding_max_steps_or_a_non_finite_field_ends_the_solve_with_a_clear_
     cr_assert_eq(pf_flow_forward(flow, B, z, x, ldj, NULL, NULL), PF_ERR_SOLVER);
     cr_assert_not_null(strstr(pf_last_error(), "CV_TOO_MUCH_WORK"), "%s", pf_last_error());
     cr_assert_not_null(strstr(pf_last_error(), "cnf forward solve"), "%s", pf_last_error());
+    /* where it stopped and the step counts: max_steps = 3 steps were taken */
+    cr_assert_not_null(strstr(pf_last_error(), "failed at t = "), "%s", pf_last_error());
+    cr_assert_not_null(strstr(pf_last_error(), "after 3 steps ("), "%s", pf_last_error());
     pf_flow_destroy(flow);
     o.max_steps = 1000;
     o.rtol = o.atol = 1e-6;
@@ -289,13 +292,13 @@ Test(cnf, exceeding_max_steps_or_a_non_finite_field_ends_the_solve_with_a_clear_
     pf_flow_params(flow)[0] = NAN;
     cr_assert_eq(pf_flow_forward(flow, B, z, x, ldj, NULL, NULL), PF_ERR_NUMERIC);
     cr_assert_not_null(strstr(pf_last_error(), "non-finite"), "%s", pf_last_error());
-    /* the trainer skips such steps and stops after max_nonfinite of them */
+    /* the trainer skips such steps and stops after max_bad_steps of them */
     pf_target *t;
     cr_assert_eq(pf_target_mgm_create(d, 1.0, 0.5, &t), PF_OK);
     pf_train_options to = pf_train_options_default();
     to.batch = B;
     to.steps = 10;
-    to.max_nonfinite = 3;
+    to.max_bad_steps = 3;
     to.eval_samples = 4;
     to.n_holdout = 4;
     pf_trainer *tr;

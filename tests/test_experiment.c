@@ -74,7 +74,7 @@ static void assert_same_options(const pf_train_options *a, const pf_train_option
     cr_assert(a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->eps == b->eps);
     cr_assert(a->clip_norm == b->clip_norm && a->seed == b->seed);
     cr_assert(a->eval_every == b->eval_every && a->eval_samples == b->eval_samples);
-    cr_assert(a->max_nonfinite == b->max_nonfinite && a->n_data == b->n_data);
+    cr_assert(a->max_bad_steps == b->max_bad_steps && a->n_data == b->n_data);
     cr_assert(a->n_holdout == b->n_holdout);
 }
 
@@ -202,7 +202,7 @@ Test(experiment, defaults_are_filled_in_and_overrides_replace_values_of_every_ty
     cr_assert_float_eq(o->eps, 1e-8, 0);
     cr_assert_float_eq(o->min_lr, 0.0, 0);
     cr_assert_eq(o->warmup, 0);
-    cr_assert_eq(o->max_nonfinite, 10);
+    cr_assert_eq(o->max_bad_steps, 10);
     cr_assert_eq(o->n_holdout, 2000);
     cr_assert_eq(o->data, NULL, "reverse KL has no training data");
     cr_assert_str_eq(pf_config_string(e, "flow.kind"), "realnvp");
@@ -400,7 +400,7 @@ Test(experiment, a_run_stopped_by_failed_steps_leaves_a_checkpoint_and_no_stale_
     cr_assert(file_exists("diverge_out/samples.npy"));
     /* huge random initial weights: exp of the coupling scales overflows */
     const char *diverge[] = {"flow.zero_init=false", "flow.init_scale=1000",
-                             "training.max_nonfinite=3"};
+                             "training.max_bad_steps=3"};
     cr_assert_eq(pf_experiment_load("diverge.cfg", diverge, 3, &e), PF_OK, "%s", pf_last_error());
     FILE *log = tmpfile();
     cr_assert_eq(pf_experiment_run(e, "diverge_out", log, NULL), PF_ERR_NUMERIC);

@@ -128,6 +128,16 @@ pf_status pf_flow_reserve(pf_flow *flow, int B_max);
 
 /* z: B×d from the normal (or uniform) cursor of rng. */
 void pf_flow_sample_base(const pf_flow *flow, pf_rng *rng, int B, double *z);
+
+/* ---- noise inside a pass ---------------------------------------------------
+ * A flow that draws random numbers inside its passes (a CNF with Hutchinson's
+ * divergence estimator) draws them, after this call, for row i of a batch as
+ * row first_row + i of noise stream `key`, in every pass until the next call.
+ * The trainer calls it with the step (and the rank's first row of the global
+ * batch), so that a resumed or multi-process run draws exactly what one
+ * uninterrupted process would. Without a call, every pass draws fresh noise
+ * from a counter of passes. Flows without inner noise ignore it. */
+void pf_flow_set_noise(pf_flow *flow, uint64_t key, uint64_t first_row);
 /* log q₀(z): B, and (if score != NULL) ∇ log q₀(z): B×d. */
 void pf_flow_base_log_prob(const pf_flow *flow, int B, const double *z, double *log_q0,
                            double *score);

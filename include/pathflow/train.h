@@ -5,6 +5,7 @@
 #define PATHFLOW_TRAIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <pathflow/estimator.h>
 #include <pathflow/flow.h>
@@ -62,7 +63,7 @@ typedef struct pf_train_options {
     unsigned long long seed;
     long eval_every;        /* steps between metric rows (the last step always has one) */
     int eval_samples;       /* flow samples for reverse ESS / KL at each row */
-    int max_nonfinite;      /* consecutive non-finite steps before training stops */
+    int max_bad_steps;      /* consecutive non-finite steps before training stops */
     /* Forward-KL training data (B×d rows). NULL: fresh exact samples from the
      * target every step (needs a sampler). Borrowed: must outlive the trainer. */
     const double *data;
@@ -71,6 +72,11 @@ typedef struct pf_train_options {
      * exact sampler if there is one, else no NLL). */
     const double *holdout;
     int n_holdout;
+    /* An identifier of the settings the run was configured with (0: none),
+     * written into checkpoints; pf_trainer_load refuses a checkpoint written
+     * under another nonzero identifier. Experiments set it from their
+     * configuration; embedders may use any hash of theirs. */
+    uint64_t settings_hash;
 } pf_train_options;
 
 pf_train_options pf_train_options_default(void);
@@ -101,7 +107,7 @@ void pf_trainer_destroy(pf_trainer *trainer);
 /* One gradient step (sampling, estimator, clipping, Adam). A non-finite loss
  * or gradient, or a failed ODE solve (PF_ERR_SOLVER: max_steps exceeded, a
  * non-finite right-hand side), skips the update (counted); after
- * max_nonfinite in a row the step returns that error. *loss and *grad_norm
+ * max_bad_steps in a row the step returns that error. *loss and *grad_norm
  * may be NULL. */
 pf_status pf_trainer_step(pf_trainer *trainer, double *loss, double *grad_norm);
 

@@ -212,10 +212,11 @@ static void build_options(pf_experiment *e, pf_train_options *o)
     o->beta2 = pf_config_float(e, "training.beta2");
     o->eps = pf_config_float(e, "training.eps");
     o->clip_norm = pf_config_float(e, "training.clip_norm");
-    o->max_nonfinite = (int)pf_config_int(e, "training.max_nonfinite");
+    o->max_bad_steps = (int)pf_config_int(e, "training.max_bad_steps");
     o->seed = (unsigned long long)pf_config_int(e, "experiment.seed");
     o->eval_every = pf_config_int(e, "eval.every");
     o->eval_samples = (int)pf_config_int(e, "eval.samples");
+    o->settings_hash = pf_experiment_settings_hash(e);
 }
 
 /* Failures of a constructor name the section that described the object

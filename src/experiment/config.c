@@ -36,7 +36,7 @@
  *   training.beta2 = 0.999
  *   training.eps = 1e-08
  *   training.clip_norm = 0.0
- *   training.max_nonfinite = 10
+ *   training.max_bad_steps = 10
  *   training.checkpoint_every = 0
  *   data.source = "exact"
  *   data.n_train = 0

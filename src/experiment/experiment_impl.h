@@ -2,6 +2,8 @@
 #ifndef PF_EXPERIMENT_EXPERIMENT_IMPL_H
 #define PF_EXPERIMENT_EXPERIMENT_IMPL_H
 
+#include <stdint.h>
+
 #include <libconfig.h>
 
 #include <pathflow/experiment.h>
@@ -44,6 +46,10 @@ pf_status pf_config_set_text(pf_experiment *e, const struct key_spec *spec, cons
                              const char *origin);
 pf_status pf_config_apply_override(pf_experiment *e, const char *text);
 config_setting_t *pf_config_section(pf_experiment *e, const char *section);
+
+/* resolved.c: an identifier of the settings that shape training (every key
+ * not marked unhashed in the schema), written into checkpoints. */
+uint64_t pf_experiment_settings_hash(const pf_experiment *e);
 
 /* Typed getters of validated keys ("training.batch"); the key must exist. */
 long pf_config_int(const pf_experiment *e, const char *path);

@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "experiment/experiment_impl.h"
 #include "experiment/schema.h"
 
@@ -87,11 +88,13 @@ static void write_header(FILE *f, const pf_experiment *e)
     fputc('\n', f);
 }
 
-static void write_section(FILE *f, const config_setting_t *group, const char *section)
+/* hashed_only: only the keys that shape training (for the settings hash). */
+static void write_section(FILE *f, const config_setting_t *group, const char *section,
+                          int hashed_only)
 {
     fprintf(f, "%s: {\n", section);
     for (int i = 0; i < PF_SCHEMA_SIZE; i++) {
-        if (strcmp(PF_SCHEMA[i].section, section) != 0)
+        if (strcmp(PF_SCHEMA[i].section, section) != 0 || (hashed_only && PF_SCHEMA[i].unhashed))
             continue;
         const config_setting_t *s = config_setting_get_member(group, PF_SCHEMA[i].key);
         if (!s)
@@ -103,6 +106,16 @@ static void write_section(FILE *f, const config_setting_t *group, const char *se
     fputs("};\n", f);
 }
 
+static void write_sections(FILE *f, const pf_experiment *e, int hashed_only)
+{
+    const config_setting_t *root = config_root_setting(&e->config);
+    for (int i = 0; i < PF_N_SECTIONS; i++) {
+        const config_setting_t *group = config_setting_get_member(root, PF_SECTIONS[i]);
+        if (group)
+            write_section(f, group, PF_SECTIONS[i], hashed_only);
+    }
+}
+
 pf_status pf_experiment_write_config(const pf_experiment *e, const char *path)
 {
     char tmp[4400];
@@ -110,11 +123,21 @@ pf_status pf_experiment_write_config(const pf_experiment *e, const char *path)
     if (!f)
         return PF_ERR_IO;
     write_header(f, e);
-    const config_setting_t *root = config_root_setting(&e->config);
-    for (int i = 0; i < PF_N_SECTIONS; i++) {
-        const config_setting_t *group = config_setting_get_member(root, PF_SECTIONS[i]);
-        if (group)
-            write_section(f, group, PF_SECTIONS[i]);
-    }
+    write_sections(f, e, 0);
     return pf_atomic_commit(f, tmp, path, !ferror(f));
+}
+
+/* FNV-1a of the resolved text of every key that shapes training; 0 only if
+ * memory runs out (then checkpoints carry no settings check). */
+uint64_t pf_experiment_settings_hash(const pf_experiment *e)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f)
+        return 0;
+    write_sections(f, e, 1);
+    uint64_t h = fclose(f) == 0 ? pf_fnv1a(PF_FNV1A_INIT, text, size) : 0;
+    free(text);
+    return h;
 }

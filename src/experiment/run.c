@@ -202,6 +202,21 @@ static pf_status write_samples(pf_experiment *e, const char *dir)
     return st;
 }
 
+/* Once the run can start (a resumed checkpoint has loaded: a refused resume
+ * must leave the run as it was): remove results a failed run must not leave
+ * behind and write the resolved configuration. */
+static pf_status prepare_outputs(const pf_experiment *e, const char *dir, int resume)
+{
+    char path[4400];
+    static const char *const stale[] = {"checkpoint.pfc", "samples.npy", "log_weights.npy"};
+    for (int i = resume ? 1 : 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
+        remove(path);
+    }
+    snprintf(path, sizeof path, "%s/config.cfg", dir);
+    return pf_experiment_write_config(e, path);
+}
+
 static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
 {
     pf_experiment *e = r->e;
@@ -217,6 +232,8 @@ static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
     pf_status st = pf_trainer_create(e->flow, e->target, &e->options, &r->trainer);
     if (st == PF_OK && resume)
         st = pf_trainer_load(r->trainer, r->checkpoint);
+    if (st == PF_OK)
+        st = prepare_outputs(e, dir, resume);
     if (st == PF_OK) {
         pf_trainer_set_progress(r->trainer, on_step, r);
         st = pf_trainer_run_until(r->trainer, stop_at, on_metrics, r);
@@ -246,14 +263,6 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
     const char *dir = out_dir ? out_dir : pf_experiment_default_out_dir(e);
     PF_TRY(pf_experiment_build(e));
     PF_TRY(pf_make_directories(dir));
-    char path[4400];
-    static const char *const stale[] = {"checkpoint.pfc", "samples.npy", "log_weights.npy"};
-    for (int i = resume ? 1 : 0; i < 3; i++) { /* a failed run must not leave an older run's results */
-        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
-        remove(path);
-    }
-    snprintf(path, sizeof path, "%s/config.cfg", dir);
-    PF_TRY(pf_experiment_write_config(e, path));
     run_state r;
     memset(&r, 0, sizeof r);
     r.e = e;

@@ -24,6 +24,8 @@ typedef struct key_spec {
     value_type type;
     const char *kinds;    /* target kinds the key applies to ("gmm mgm"); NULL: all */
     const char *fallback; /* default as libconfig text; NULL: none (required or optional) */
+    int unhashed; /* 1: does not shape the training trajectory (names, output, cadence),
+                   * so it is left out of the settings hash and may change on resume */
 } key_spec;
 
 extern const key_spec PF_SCHEMA[];

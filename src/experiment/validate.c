@@ -291,7 +291,7 @@ static pf_status check_training(pf_experiment *e)
     PF_TRY(int_within(e, "training.batch", 1, INT_MAX));
     PF_TRY(at_least(e, "training.steps", 0));
     PF_TRY(at_least(e, "training.warmup", 0));
-    PF_TRY(int_within(e, "training.max_nonfinite", 1, INT_MAX));
+    PF_TRY(int_within(e, "training.max_bad_steps", 1, INT_MAX));
     PF_TRY(int_within(e, "training.checkpoint_every", 0, INT_MAX));
     PF_TRY(in_range(e, "training.lr", 0, 1, INFINITY));
     PF_TRY(in_range(e, "training.min_lr", 0, 0, INFINITY));

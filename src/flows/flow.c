@@ -49,6 +49,13 @@ const char *pf_flow_describe(const pf_flow *flow) { return flow->description; }
 const pf_ode_stats *pf_flow_ode_stats(const pf_flow *flow) { return flow->ode_stats; }
 long pf_flow_root_finder_calls(const pf_flow *flow) { return flow->root_calls; }
 
+void pf_flow_set_noise(pf_flow *flow, uint64_t key, uint64_t first_row)
+{
+    flow->noise_set = 1;
+    flow->noise_key = key;
+    flow->noise_row = first_row;
+}
+
 void pf_flow_ode_stats_reset(pf_flow *flow)
 {
     if (flow->ode_stats)

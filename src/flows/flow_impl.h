@@ -31,6 +31,8 @@ struct pf_flow {
     char description[512];
     pf_ode_stats *ode_stats; /* solver statistics of a CNF, NULL otherwise */
     long root_calls;         /* root-finder invocations (implicit layers) */
+    int noise_set;           /* pf_flow_set_noise was called: */
+    uint64_t noise_key, noise_row; /* its key and first row */
 };
 
 /* Allocates a flow with n_params zeroed parameters; the caller fills ops,

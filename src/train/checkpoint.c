@@ -2,12 +2,13 @@
  *
  *   offset  field
  *   0       magic "PFCKPT\0\1" (8 bytes)
- *   8       u32 version (1)
+ *   8       u32 version (2)
  *   12      u32 L: length of the flow description
  *   16      L bytes: pf_flow_describe() text (no terminator)
- *   16+L    u64 n_params, i64 step, i64 adam_t, i64 skipped
- *   48+L    n_params doubles θ, then Adam m, then Adam v
+ *   16+L    u64 n_params, i64 step, i64 adam_t, i64 skipped, u64 settings hash
+ *   56+L    n_params doubles θ, then Adam m, then Adam v
  *   end−8   u64 FNV-1a hash of every byte before it
+ * Version 1 (read, not written) lacks the settings hash (header 48+L bytes).
  * All integers and doubles little-endian (the native order of supported hosts). */
 #include <pathflow/train.h>
 
@@ -19,40 +20,37 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "train/trainer_impl.h"
 
 static const char MAGIC[8] = {'P', 'F', 'C', 'K', 'P', 'T', '\0', '\1'};
-#define CHECKPOINT_VERSION 1u
+#define CHECKPOINT_VERSION 2u
 
-static uint64_t fnv1a(const unsigned char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+static uint64_t fnv1a(const unsigned char *p, size_t n) { return pf_fnv1a(PF_FNV1A_INIT, p, n); }
 
 typedef struct checkpoint_view {
     const char *description;
     uint32_t description_len;
     uint64_t n_params;
     int64_t step, adam_t, skipped;
+    uint64_t settings_hash; /* 0 in version 1 files */
     const double *params, *m, *v;
 } checkpoint_view;
 
+/* Bytes of the fixed fields after the description. */
+static size_t fields_size(uint32_t version) { return version >= 2 ? 40 : 32; }
+
 /* In size_t from the first term: 16 + L in 32 bits wrapped for L near 2³²
  * and let a hostile description length through (found by fuzzing). */
-static size_t checkpoint_size(uint32_t L, uint64_t n)
+static size_t checkpoint_size(uint32_t version, uint32_t L, uint64_t n)
 {
-    return (size_t)16 + (size_t)L + 32 + 3 * (size_t)n * 8 + 8;
+    return (size_t)16 + (size_t)L + fields_size(version) + 3 * (size_t)n * 8 + 8;
 }
 
 /* Serialises into a malloc'ed buffer of checkpoint_size bytes. */
 static unsigned char *serialise(const checkpoint_view *c, size_t *size)
 {
-    *size = checkpoint_size(c->description_len, c->n_params);
+    *size = checkpoint_size(CHECKPOINT_VERSION, c->description_len, c->n_params);
     unsigned char *buf = malloc(*size), *p = buf;
     if (!buf)
         return NULL;
@@ -66,7 +64,8 @@ static unsigned char *serialise(const checkpoint_view *c, size_t *size)
     memcpy(p + 8, &c->step, 8);
     memcpy(p + 16, &c->adam_t, 8);
     memcpy(p + 24, &c->skipped, 8);
-    p += 32;
+    memcpy(p + 32, &c->settings_hash, 8);
+    p += fields_size(CHECKPOINT_VERSION);
     size_t bytes = c->n_params * sizeof(double);
     memcpy(p, c->params, bytes);
     memcpy(p + bytes, c->m, bytes);
@@ -91,8 +90,11 @@ pf_status pf_trainer_save(pf_trainer *t, const char *path)
     long *adam_t;
     pf_adam_state(t->adam, &m, &v, &adam_t);
     const char *desc = pf_flow_describe(t->flow);
-    checkpoint_view c = {desc, (uint32_t)strlen(desc), t->n_params, t->step, *adam_t,
-                         t->skipped, pf_flow_params(t->flow), m, v};
+    checkpoint_view c = {desc,       (uint32_t)strlen(desc),
+                         t->n_params, t->step,
+                         *adam_t,    t->skipped,
+                         t->options.settings_hash, pf_flow_params(t->flow),
+                         m,          v};
     size_t size;
     unsigned char *buf = serialise(&c, &size);
     if (!buf)
@@ -132,19 +134,22 @@ static pf_status parse(const char *path, const unsigned char *buf, size_t size,
     if (size < 16 || memcmp(buf, MAGIC, 8) != 0)
         return pf_fail(PF_ERR_FORMAT, "%s: magic: not a pathflow checkpoint", path);
     memcpy(&version, buf + 8, 4);
-    if (version != CHECKPOINT_VERSION)
-        return pf_fail(PF_ERR_FORMAT, "%s: version: %u, this build reads version %u", path,
+    if (version < 1 || version > CHECKPOINT_VERSION)
+        return pf_fail(PF_ERR_FORMAT, "%s: version: %u, this build reads versions 1 to %u", path,
                        version, CHECKPOINT_VERSION);
     memcpy(&c->description_len, buf + 12, 4);
-    if (size < checkpoint_size(c->description_len, 0))
+    if (size < checkpoint_size(version, c->description_len, 0))
         return pf_fail(PF_ERR_FORMAT, "%s: header: truncated (%zu bytes)", path, size);
     const unsigned char *p = buf + 16 + c->description_len;
     memcpy(&c->n_params, p, 8);
     memcpy(&c->step, p + 8, 8);
     memcpy(&c->adam_t, p + 16, 8);
     memcpy(&c->skipped, p + 24, 8);
-    if (c->n_params > (size - checkpoint_size(c->description_len, 0)) / 24 ||
-        size != checkpoint_size(c->description_len, c->n_params))
+    c->settings_hash = 0;
+    if (version >= 2)
+        memcpy(&c->settings_hash, p + 32, 8);
+    if (c->n_params > (size - checkpoint_size(version, c->description_len, 0)) / 24 ||
+        size != checkpoint_size(version, c->description_len, c->n_params))
         return pf_fail(PF_ERR_FORMAT,
                        "%s: n_params: %llu parameters do not fit the file's %zu bytes "
                        "(truncated or corrupt)",
@@ -154,7 +159,7 @@ static pf_status parse(const char *path, const unsigned char *buf, size_t size,
     if (stored != fnv1a(buf, size - 8))
         return pf_fail(PF_ERR_FORMAT, "%s: checksum: mismatch, the file is corrupt", path);
     c->description = (const char *)buf + 16;
-    c->params = (const double *)(const void *)(p + 32);
+    c->params = (const double *)(const void *)(p + fields_size(version));
     c->m = c->params + c->n_params;
     c->v = c->m + c->n_params;
     return PF_OK;
@@ -203,6 +208,15 @@ pf_status pf_trainer_load(pf_trainer *t, const char *path)
     unsigned char *buf;
     checkpoint_view c;
     PF_TRY(load_view(path, t->flow, &buf, &c));
+    const uint64_t want = t->options.settings_hash;
+    if (want && c.settings_hash && want != c.settings_hash) {
+        free(buf);
+        return pf_fail(PF_ERR_FORMAT,
+                       "%s: settings: written under settings %016llx, this run's hash to %016llx "
+                       "(a key that shapes training changed since; resuming would not continue "
+                       "the same run)",
+                       path, (unsigned long long)c.settings_hash, (unsigned long long)want);
+    }
     double *m, *v;
     long *adam_t;
     pf_adam_state(t->adam, &m, &v, &adam_t);

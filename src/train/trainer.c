@@ -37,7 +37,7 @@ pf_train_options pf_train_options_default(void)
     o.seed = 1;
     o.eval_every = 100;
     o.eval_samples = 2000;
-    o.max_nonfinite = 10;
+    o.max_bad_steps = 10;
     o.n_holdout = 2000;
     return o;
 }
@@ -46,9 +46,9 @@ static pf_status check_options(const pf_train_options *o, const pf_target *targe
 {
     if (o->batch < 1)
         return pf_fail(PF_ERR_ARG, "trainer: batch = %d must be ≥ 1", o->batch);
-    if (o->steps < 0 || o->eval_every < 1 || o->eval_samples < 1 || o->max_nonfinite < 1)
+    if (o->steps < 0 || o->eval_every < 1 || o->eval_samples < 1 || o->max_bad_steps < 1)
         return pf_fail(PF_ERR_ARG, "trainer: steps ≥ 0, eval_every ≥ 1, eval_samples ≥ 1 and "
-                                   "max_nonfinite ≥ 1 are required");
+                                   "max_bad_steps ≥ 1 are required");
     if (!(o->lr > 0) || !(o->min_lr >= 0))
         return pf_fail(PF_ERR_ARG, "trainer: lr = %g must be > 0, min_lr = %g ≥ 0", o->lr,
                        o->min_lr);
@@ -192,6 +192,7 @@ pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
     int B;
     PF_TRY(prepare_input(t, &B));
     pf_estimate r;
+    pf_flow_set_noise(t->flow, PF_STREAM_BASE_SAMPLES + (uint64_t)t->step, 0);
     const pf_ode_stats *ode = pf_flow_ode_stats(t->flow);
     long f0 = ode ? ode->rhs_evals : 0, b0 = ode ? ode->rhs_evals_b : 0;
     pf_status st = pf_estimator_eval(t->estimator, B, t->input, t->grad, NULL, &r);
@@ -207,7 +208,7 @@ pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
         /* skip the update, count it, stop after too many in a row */
         t->step++;
         t->skipped++;
-        if (++t->nonfinite_run >= o->max_nonfinite)
+        if (++t->nonfinite_run >= o->max_bad_steps)
             return pf_fail_context(st, "training stopped at step %ld after %d failed "
                                        "(non-finite or unsolved) steps in a row",
                                    t->step, t->nonfinite_run);
@@ -235,6 +236,7 @@ static pf_status evaluate_reverse(pf_trainer *t, double *ess, double *kl)
     for (int off = 0; off < N; off += t->eval_chunk) {
         int n = N - off < t->eval_chunk ? N - off : t->eval_chunk;
         pf_flow_sample_base(t->flow, &rng, n, t->eval_z);
+        pf_flow_set_noise(t->flow, PF_STREAM_EVAL + (uint64_t)t->step, (uint64_t)off);
         PF_TRY(pf_flow_forward(t->flow, n, t->eval_z, t->eval_x, t->eval_ldj, NULL, NULL));
         pf_flow_base_log_prob(t->flow, n, t->eval_z, t->eval_log_q0, NULL);
         PF_TRY(pf_target_action(t->target, n, t->eval_x, t->eval_S));
@@ -259,6 +261,7 @@ static pf_status evaluate_holdout(pf_trainer *t, double *nll, double *ess_forwar
     for (int off = 0; off < N; off += t->eval_chunk) {
         int n = N - off < t->eval_chunk ? N - off : t->eval_chunk;
         const double *x = t->holdout + (size_t)off * d;
+        pf_flow_set_noise(t->flow, PF_STREAM_HOLDOUT + (uint64_t)t->step, (uint64_t)off);
         PF_TRY(pf_flow_inverse(t->flow, n, x, t->eval_z, t->eval_ldj, NULL, NULL));
         pf_flow_base_log_prob(t->flow, n, t->eval_z, t->eval_log_q0, NULL);
         PF_TRY(pf_target_action(t->target, n, x, t->eval_S));
