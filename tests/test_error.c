@@ -51,7 +51,7 @@ Test(error, every_status_has_its_own_text)
 {
     const pf_status all[] = {PF_OK,         PF_ERR_ARG,     PF_ERR_NOMEM,   PF_ERR_IO,
                              PF_ERR_FORMAT, PF_ERR_CONFIG,  PF_ERR_NUMERIC, PF_ERR_SOLVER,
-                             PF_ERR_CALLBACK, PF_ERR_UNSUPPORTED};
+                             PF_ERR_CALLBACK, PF_ERR_UNSUPPORTED, PF_ERR_PARALLEL};
     const int n = sizeof all / sizeof all[0];
     for (int i = 0; i < n; i++) {
         cr_assert_str_neq(pf_strerror(all[i]), "unknown status");

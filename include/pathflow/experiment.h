@@ -97,6 +97,13 @@ pf_status pf_experiment_run(pf_experiment *experiment, const char *out_dir, FILE
 pf_status pf_experiment_run_with(pf_experiment *experiment, const char *out_dir, FILE *log,
                                  pf_metrics *last, long stop_at, int resume);
 
+/* Data-parallel runs (see pf_trainer_set_parallel): every process loads the
+ * same configuration, calls this, then pf_experiment_run_with together.
+ * Process 0 alone writes the run directory (and should alone pass a log);
+ * the others only compute. A resumed run reads the checkpoint on every
+ * process (a shared file system). Copies *parallel. */
+pf_status pf_experiment_set_parallel(pf_experiment *experiment, const pf_parallel *parallel);
+
 #ifdef __cplusplus
 }
 #endif

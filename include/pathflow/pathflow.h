@@ -24,7 +24,8 @@ typedef enum pf_status {
     PF_ERR_NUMERIC = -6,     /* a non-finite value or a failed factorisation */
     PF_ERR_SOLVER = -7,      /* the ODE solver (CVODES) failed */
     PF_ERR_CALLBACK = -8,    /* a user-supplied callback reported failure */
-    PF_ERR_UNSUPPORTED = -9  /* the operation is not offered by this object */
+    PF_ERR_UNSUPPORTED = -9, /* the operation is not offered by this object */
+    PF_ERR_PARALLEL = -10    /* communication between processes (MPI) failed */
 } pf_status;
 
 /* "major.minor.patch" of the library actually linked. */

@@ -134,6 +134,36 @@ long pf_trainer_steps_done(const pf_trainer *trainer);
 typedef void (*pf_train_progress)(void *user, long step, double loss);
 void pf_trainer_set_progress(pf_trainer *trainer, pf_train_progress progress, void *user);
 
+/* ---- data-parallel training ----------------------------------------------------------
+ * `size` processes each run a trainer on their own copies of the same flow,
+ * target and options. Process `rank` takes rows [B·rank/size, B·(rank+1)/size)
+ * of every global batch of B rows (uneven splits allowed), drawn from the
+ * counter-based streams by global row index, so the samples do not depend on
+ * size; gradients, losses and evaluation results are combined through `sum`
+ * and every process takes the same optimiser step. A failure on any process
+ * stops all of them, each returning the failing process's status and message
+ * ("process R of N: ..."). The callback's stop request is agreed the same
+ * way. pathflow/mpi.h makes a pf_parallel from an MPI communicator; the
+ * result equals one process's up to the order of summation. */
+typedef struct pf_parallel {
+    int rank, size;
+    /* Element-wise sum of data[0..n) over all processes, in place, with the
+     * same result on every process; returns 0 on success. Collective: every
+     * process calls it with the same n. */
+    int (*sum)(void *ctx, double *data, int n);
+    void *ctx;
+} pf_parallel;
+
+/* Call before the first step; copies *parallel. Fails (PF_ERR_ARG) if a
+ * batch (or the training data, when smaller) has fewer rows than processes. */
+pf_status pf_trainer_set_parallel(pf_trainer *trainer, const pf_parallel *parallel);
+
+/* Collective: every process passes its status; all return PF_OK, or the
+ * status of the lowest-ranked failing process with its message ("process R
+ * of N: ..."). For failures outside the trainer (a file only process 0
+ * writes). Without parallel processes it returns st. */
+pf_status pf_trainer_agree(pf_trainer *trainer, pf_status st);
+
 /* ---- checkpoints -------------------------------------------------------------------
  * Binary, little-endian: "PFCKPT\0\1", u32 version, u32 header bytes, then
  * the flow description, n_params, step, Adam t, θ, Adam m, Adam v, and a

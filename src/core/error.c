@@ -30,6 +30,7 @@ const char *pf_strerror(pf_status status)
     case PF_ERR_SOLVER: return "ODE solver failure";
     case PF_ERR_CALLBACK: return "user callback failed";
     case PF_ERR_UNSUPPORTED: return "operation not supported";
+    case PF_ERR_PARALLEL: return "communication between processes failed";
     }
     return "unknown status";
 }

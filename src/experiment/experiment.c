@@ -17,6 +17,7 @@ pf_status pf_experiment_load(const char *path, const char *const *overrides, int
     if (!e)
         return pf_fail(PF_ERR_NOMEM, "experiment: cannot allocate");
     config_init(&e->config);
+    e->par.size = 1;
     pf_status st = pf_config_load(e, path, overrides, n_overrides);
     if (st != PF_OK) {
         pf_experiment_destroy(e);
@@ -42,6 +43,14 @@ void pf_experiment_destroy(pf_experiment *e)
     free(e->data);
     free(e->holdout);
     free(e);
+}
+
+pf_status pf_experiment_set_parallel(pf_experiment *e, const pf_parallel *p)
+{
+    if (!e || !p || p->size < 1 || p->rank < 0 || p->rank >= p->size || !p->sum)
+        return pf_fail(PF_ERR_ARG, "experiment: parallel: need 0 ≤ rank < size and a sum function");
+    e->par = *p;
+    return PF_OK;
 }
 
 const char *pf_experiment_name(const pf_experiment *e)

@@ -21,6 +21,7 @@ struct pf_experiment {
     pf_flow *flow;
     pf_train_options options;
     double *data, *holdout; /* owned training / held-out samples (or NULL) */
+    pf_parallel par;        /* size 1: one process */
 };
 
 /* Reads, applies overrides, checks names/types, fills defaults, checks ranges. */

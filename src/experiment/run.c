@@ -26,6 +26,7 @@ typedef struct run_state {
     long checkpoint_step; /* step of the last checkpoint written (-1: none yet) */
     long checkpoint_every; /* training.checkpoint_every: 0 = at every metrics row */
     pf_status failure;    /* a failure inside the callback (checkpoint write) */
+    int root;             /* process 0 (or the only one): writes the run directory */
 } run_state;
 
 static double wall_seconds(void)
@@ -99,7 +100,8 @@ static void on_step(void *user, long step, double loss)
         r->last_loss = loss;
     else if (r->log) /* a skipped step: say which estimator failed and where */
         fprintf(r->log, "%sstep %ld skipped: %s\n", r->tty ? "\n" : "", step, pf_last_error());
-    if (r->checkpoint_every > 0 && step % r->checkpoint_every == 0 && r->failure == PF_OK) {
+    if (r->root && r->checkpoint_every > 0 && step % r->checkpoint_every == 0 &&
+        r->failure == PF_OK) {
         r->failure = pf_trainer_save(r->trainer, r->checkpoint);
         if (r->failure == PF_OK)
             r->checkpoint_step = step;
@@ -113,6 +115,8 @@ static int on_metrics(void *user, const pf_metrics *m)
 {
     run_state *r = user;
     r->last = *m;
+    if (!r->root)
+        return 0;
     fprintf(r->csv, "%ld,", m->step);
     cell(r->csv, m->loss, ",");
     cell(r->csv, m->grad_norm, ",");
@@ -147,6 +151,8 @@ static int on_metrics(void *user, const pf_metrics *m)
  * checkpoint written at a metrics row. */
 static void checkpoint_after_failure(run_state *r, pf_status st)
 {
+    if (!r->root)
+        return;
     char message[1024];
     snprintf(message, sizeof message, "%s", pf_last_error());
     const long step = pf_trainer_steps_done(r->trainer);
@@ -203,10 +209,12 @@ static pf_status write_samples(pf_experiment *e, const char *dir)
 }
 
 /* Once the run can start (a resumed checkpoint has loaded: a refused resume
- * must leave the run as it was): remove results a failed run must not leave
- * behind and write the resolved configuration. */
-static pf_status prepare_outputs(const pf_experiment *e, const char *dir, int resume)
+ * must leave the run as it was), on process 0: the directory, no results a
+ * failed run must not leave behind, the resolved configuration, metrics.csv. */
+static pf_status prepare_outputs(run_state *r, const char *dir, int resume)
 {
+    const pf_experiment *e = r->e;
+    PF_TRY(pf_make_directories(dir));
     char path[4400];
     static const char *const stale[] = {"checkpoint.pfc", "samples.npy", "log_weights.npy"};
     for (int i = resume ? 1 : 0; i < 3; i++) {
@@ -214,13 +222,7 @@ static pf_status prepare_outputs(const pf_experiment *e, const char *dir, int re
         remove(path);
     }
     snprintf(path, sizeof path, "%s/config.cfg", dir);
-    return pf_experiment_write_config(e, path);
-}
-
-static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
-{
-    pf_experiment *e = r->e;
-    char path[4400];
+    PF_TRY(pf_experiment_write_config(e, path));
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     r->csv = fopen(path, resume ? "a" : "w");
     if (!r->csv)
@@ -228,27 +230,41 @@ static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
     if (!resume)
         fprintf(r->csv, "step,loss,grad_norm,ess,nll,kl,seconds%s\n",
                 pf_flow_ode_stats(e->flow) ? ",nfe_forward,nfe_backward" : "");
+    return PF_OK;
+}
+
+/* Every failure after the trainer exists is agreed between processes, so
+ * that all stop together with the failing one's message. */
+static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
+{
+    pf_experiment *e = r->e;
     snprintf(r->checkpoint, sizeof r->checkpoint, "%s/checkpoint.pfc", dir);
     pf_status st = pf_trainer_create(e->flow, e->target, &e->options, &r->trainer);
+    if (st != PF_OK)
+        return st;
+    if (e->par.size > 1)
+        st = pf_trainer_set_parallel(r->trainer, &e->par);
     if (st == PF_OK && resume)
         st = pf_trainer_load(r->trainer, r->checkpoint);
-    if (st == PF_OK)
-        st = prepare_outputs(e, dir, resume);
+    if (st == PF_OK && r->root)
+        st = prepare_outputs(r, dir, resume);
+    st = pf_trainer_agree(r->trainer, st);
     if (st == PF_OK) {
         pf_trainer_set_progress(r->trainer, on_step, r);
         st = pf_trainer_run_until(r->trainer, stop_at, on_metrics, r);
-        if (st == PF_OK && r->failure != PF_OK)
-            st = r->failure;
         if (st == PF_OK)
-            st = pf_trainer_save(r->trainer, r->checkpoint);
+            st = pf_trainer_agree(r->trainer, r->failure);
+        if (st == PF_OK)
+            st = pf_trainer_agree(r->trainer,
+                                  r->root ? pf_trainer_save(r->trainer, r->checkpoint) : PF_OK);
     }
     if (r->log && r->tty)
-        draw_bar(r, r->trainer ? pf_trainer_steps_done(r->trainer) : 0, 1);
-    if (st != PF_OK && r->trainer)
+        draw_bar(r, pf_trainer_steps_done(r->trainer), 1);
+    if (st != PF_OK)
         checkpoint_after_failure(r, st);
     pf_trainer_destroy(r->trainer);
-    if (fclose(r->csv) != 0 && st == PF_OK)
-        st = pf_fail(PF_ERR_IO, "%s: write failed", path);
+    if (r->csv && fclose(r->csv) != 0 && st == PF_OK)
+        st = pf_fail(PF_ERR_IO, "%s/metrics.csv: write failed", dir);
     return st;
 }
 
@@ -262,7 +278,6 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
 {
     const char *dir = out_dir ? out_dir : pf_experiment_default_out_dir(e);
     PF_TRY(pf_experiment_build(e));
-    PF_TRY(pf_make_directories(dir));
     run_state r;
     memset(&r, 0, sizeof r);
     r.e = e;
@@ -274,13 +289,15 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
     r.last_draw = r.start - 1;
     r.checkpoint_step = -1;
     r.checkpoint_every = pf_config_int(e, "training.checkpoint_every");
+    r.root = e->par.rank == 0;
     if (log)
         fprintf(log, "pathflow: training %s (%s %s, %ld steps, batch %d) into %s\n", e->name,
                 pf_objective_name(e->options.objective),
                 pf_estimator_kind_name(e->options.estimator), e->options.steps, e->options.batch,
                 dir);
     PF_TRY(train(&r, dir, stop_at, resume));
-    PF_TRY(write_samples(e, dir));
+    if (r.root)
+        PF_TRY(write_samples(e, dir));
     if (last)
         *last = r.last;
     if (log)

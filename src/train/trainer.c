@@ -75,8 +75,9 @@ static pf_status allocate(pf_trainer *t)
     t->eval_log_q0 = pf_alloc_doubles((size_t)t->eval_chunk, "trainer evaluation");
     t->eval_S = pf_alloc_doubles((size_t)t->eval_chunk, "trainer evaluation");
     t->eval_log_w = pf_alloc_doubles((size_t)n_log_w, "trainer evaluation");
+    t->eval_log_q = pf_alloc_doubles((size_t)n_log_w, "trainer evaluation");
     if (!t->grad || !t->input || !t->eval_z || !t->eval_x || !t->eval_ldj || !t->eval_log_q0 ||
-        !t->eval_S || !t->eval_log_w)
+        !t->eval_S || !t->eval_log_w || !t->eval_log_q)
         return PF_ERR_NOMEM;
     PF_TRY(pf_flow_reserve(t->flow, o->batch > t->eval_chunk ? o->batch : t->eval_chunk));
     PF_TRY(pf_estimator_create(o->objective, o->estimator, t->flow, t->target, o->batch,
@@ -123,6 +124,7 @@ pf_status pf_trainer_create(pf_flow *flow, pf_target *target, const pf_train_opt
     t->d = pf_flow_dim(flow);
     t->n_params = pf_flow_n_params(flow);
     t->n_holdout = options->holdout ? options->n_holdout : 0;
+    t->par.size = 1;
     pf_status st = prepare_holdout(t);
     if (st == PF_OK)
         st = allocate(t);
@@ -141,8 +143,9 @@ void pf_trainer_destroy(pf_trainer *t)
         return;
     pf_estimator_destroy(t->estimator);
     pf_adam_destroy(t->adam);
-    double *bufs[] = {t->grad,     t->input,       t->eval_z, t->eval_x,     t->eval_ldj,
-                      t->eval_log_q0, t->eval_S, t->eval_log_w, t->holdout_owned};
+    double *bufs[] = {t->grad,        t->input,     t->eval_z,       t->eval_x,
+                      t->eval_ldj,    t->eval_log_q0, t->eval_S,    t->eval_log_w,
+                      t->eval_log_q,  t->holdout_owned, t->par_buf, t->par_gather};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         pf_free(bufs[i]);
     free(t);
@@ -156,32 +159,41 @@ void pf_trainer_set_progress(pf_trainer *t, pf_train_progress progress, void *us
     t->progress_user = user;
 }
 
-/* The batch of this step: base samples (reverse) or target data (forward).
- * Returns the batch size used (all the data when it is smaller than batch). */
-static pf_status prepare_input(pf_trainer *t, int *B)
+/* This process's rows [*first, *first + *count) of the step's global batch of
+ * *B rows (all of them for one process; *B is all the data when it is smaller
+ * than batch): base samples (reverse) or target data (forward), drawn by
+ * global row index so that they do not depend on the number of processes. */
+static pf_status prepare_input(pf_trainer *t, long *B, long *first, long *count)
 {
     const pf_train_options *o = &t->options;
-    *B = o->batch;
+    const size_t d = (size_t)t->d;
+    *B = o->data && o->n_data <= o->batch ? o->n_data : o->batch;
+    pf_train_share(t, *B, first, count);
     if (o->objective == PF_OBJECTIVE_REVERSE) {
         pf_rng rng = pf_rng_make(o->seed, PF_STREAM_BASE_SAMPLES + (uint64_t)t->step);
-        pf_flow_sample_base(t->flow, &rng, *B, t->input);
+        rng.next_normal = rng.next_uniform = (uint64_t)*first * d; /* d draws per row */
+        pf_flow_sample_base(t->flow, &rng, (int)*count, t->input);
         return PF_OK;
     }
     pf_rng rng = pf_rng_make(o->seed, PF_STREAM_DATA + (uint64_t)t->step);
-    if (!o->data)
-        return pf_target_sample(t->target, &rng, *B, t->input);
-    if (o->n_data <= o->batch) { /* full-batch training on a small data set */
-        *B = o->n_data;
-        memcpy(t->input, o->data, (size_t)o->n_data * t->d * sizeof *t->input);
+    if (!o->data) {
+        /* a sampler's draws per row may vary: each process draws the whole
+         * batch (O(B·d), small next to the flow) and keeps its rows */
+        PF_TRY(pf_target_sample(t->target, &rng, (int)*B, t->input));
+        memmove(t->input, t->input + (size_t)*first * d, (size_t)*count * d * sizeof *t->input);
         return PF_OK;
     }
-    for (int b = 0; b < *B; b++) { /* minibatch drawn with replacement */
+    if (o->n_data <= o->batch) { /* full-batch training on a small data set */
+        memcpy(t->input, o->data + (size_t)*first * d, (size_t)*count * d * sizeof *t->input);
+        return PF_OK;
+    }
+    for (long b = 0; b < *count; b++) { /* minibatch drawn with replacement */
         double u;
-        pf_rng_uniform(&rng, 1, &u);
+        pf_rng_uniform_at(&rng, (uint64_t)(*first + b), 1, &u);
         size_t row = (size_t)(u * o->n_data);
         if (row >= (size_t)o->n_data)
             row = (size_t)o->n_data - 1;
-        memcpy(t->input + (size_t)b * t->d, o->data + row * t->d, (size_t)t->d * sizeof(double));
+        memcpy(t->input + (size_t)b * d, o->data + row * d, d * sizeof(double));
     }
     return PF_OK;
 }
@@ -189,17 +201,24 @@ static pf_status prepare_input(pf_trainer *t, int *B)
 pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
 {
     const pf_train_options *o = &t->options;
-    int B;
-    PF_TRY(prepare_input(t, &B));
-    pf_estimate r;
-    pf_flow_set_noise(t->flow, PF_STREAM_BASE_SAMPLES + (uint64_t)t->step, 0);
-    const pf_ode_stats *ode = pf_flow_ode_stats(t->flow);
-    long f0 = ode ? ode->rhs_evals : 0, b0 = ode ? ode->rhs_evals_b : 0;
-    pf_status st = pf_estimator_eval(t->estimator, B, t->input, t->grad, NULL, &r);
-    if (ode) {
-        t->nfe_forward += (double)(ode->rhs_evals - f0);
-        t->nfe_backward += (double)(ode->rhs_evals_b - b0);
+    long B, first, count;
+    pf_estimate r = {NAN, NAN};
+    double nfe_forward = 0, nfe_backward = 0;
+    pf_status st = prepare_input(t, &B, &first, &count);
+    if (st == PF_OK) {
+        pf_flow_set_noise(t->flow, PF_STREAM_BASE_SAMPLES + (uint64_t)t->step, (uint64_t)first);
+        const pf_ode_stats *ode = pf_flow_ode_stats(t->flow);
+        long f0 = ode ? ode->rhs_evals : 0, b0 = ode ? ode->rhs_evals_b : 0;
+        st = pf_estimator_eval(t->estimator, (int)count, t->input, t->grad, NULL, &r);
+        if (ode) {
+            nfe_forward = (double)(ode->rhs_evals - f0);
+            nfe_backward = (double)(ode->rhs_evals_b - b0);
+        }
     }
+    st = pf_train_reduce_step(t, st, count, B, &r.loss, &r.grad_norm, &nfe_forward,
+                              &nfe_backward);
+    t->nfe_forward += nfe_forward;
+    t->nfe_backward += nfe_backward;
     if (loss)
         *loss = st == PF_OK ? r.loss : NAN;
     if (grad_norm)
@@ -226,26 +245,38 @@ pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
     return PF_OK;
 }
 
-/* Reverse diagnostics on eval_samples fresh flow samples: ESS, and KL(q‖p)
- * when log Z is known (KL = mean(log q + S) + log Z = mean(−log w) + log Z). */
-static pf_status evaluate_reverse(pf_trainer *t, double *ess, double *kl)
+/* log w of this process's rows [first, first + count) of the N evaluation
+ * samples, drawn by global row index; rows in chunks of eval_chunk. */
+static pf_status reverse_rows(pf_trainer *t, long first, long count)
 {
-    const int N = t->options.eval_samples;
+    const uint64_t d = (uint64_t)t->d;
     pf_rng rng = pf_rng_make(t->options.seed, PF_STREAM_EVAL + (uint64_t)t->step);
-    double sum_neg_log_w = 0;
-    for (int off = 0; off < N; off += t->eval_chunk) {
-        int n = N - off < t->eval_chunk ? N - off : t->eval_chunk;
+    for (long off = first; off < first + count; off += t->eval_chunk) {
+        int n = (int)(first + count - off < t->eval_chunk ? first + count - off : t->eval_chunk);
+        rng.next_normal = rng.next_uniform = (uint64_t)off * d;
         pf_flow_sample_base(t->flow, &rng, n, t->eval_z);
         pf_flow_set_noise(t->flow, PF_STREAM_EVAL + (uint64_t)t->step, (uint64_t)off);
         PF_TRY(pf_flow_forward(t->flow, n, t->eval_z, t->eval_x, t->eval_ldj, NULL, NULL));
         pf_flow_base_log_prob(t->flow, n, t->eval_z, t->eval_log_q0, NULL);
         PF_TRY(pf_target_action(t->target, n, t->eval_x, t->eval_S));
-        for (int i = 0; i < n; i++) {
-            double log_q = t->eval_log_q0[i] - t->eval_ldj[i];
-            t->eval_log_w[off + i] = -t->eval_S[i] - log_q;
-            sum_neg_log_w -= t->eval_log_w[off + i];
-        }
+        for (int i = 0; i < n; i++)
+            t->eval_log_w[off + i] = -t->eval_S[i] - (t->eval_log_q0[i] - t->eval_ldj[i]);
     }
+    return PF_OK;
+}
+
+/* Reverse diagnostics on eval_samples fresh flow samples: ESS, and KL(q‖p)
+ * when log Z is known (KL = mean(log q + S) + log Z = mean(−log w) + log Z). */
+static pf_status evaluate_reverse(pf_trainer *t, double *ess, double *kl)
+{
+    const int N = t->options.eval_samples;
+    long first, count;
+    pf_train_share(t, N, &first, &count);
+    PF_TRY(pf_trainer_agree(t, reverse_rows(t, first, count)));
+    PF_TRY(pf_train_gather(t, t->eval_log_w, N, first, count));
+    double sum_neg_log_w = 0;
+    for (int i = 0; i < N; i++)
+        sum_neg_log_w -= t->eval_log_w[i];
     *ess = pf_reverse_ess(N, t->eval_log_w);
     double log_z;
     *kl = pf_target_log_z(t->target, &log_z) == PF_OK ? sum_neg_log_w / N + log_z : NAN;
@@ -253,24 +284,37 @@ static pf_status evaluate_reverse(pf_trainer *t, double *ess, double *kl)
     return PF_OK;
 }
 
-/* Held-out diagnostics: NLL = mean(−log q(x)) and forward ESS on target samples. */
-static pf_status evaluate_holdout(pf_trainer *t, double *nll, double *ess_forward)
+/* log q and log w of this process's rows of the held-out samples. */
+static pf_status holdout_rows(pf_trainer *t, long first, long count)
 {
-    const int N = t->n_holdout, d = t->d;
-    double sum = 0;
-    for (int off = 0; off < N; off += t->eval_chunk) {
-        int n = N - off < t->eval_chunk ? N - off : t->eval_chunk;
+    const int d = t->d;
+    for (long off = first; off < first + count; off += t->eval_chunk) {
+        int n = (int)(first + count - off < t->eval_chunk ? first + count - off : t->eval_chunk);
         const double *x = t->holdout + (size_t)off * d;
         pf_flow_set_noise(t->flow, PF_STREAM_HOLDOUT + (uint64_t)t->step, (uint64_t)off);
         PF_TRY(pf_flow_inverse(t->flow, n, x, t->eval_z, t->eval_ldj, NULL, NULL));
         pf_flow_base_log_prob(t->flow, n, t->eval_z, t->eval_log_q0, NULL);
         PF_TRY(pf_target_action(t->target, n, x, t->eval_S));
         for (int i = 0; i < n; i++) {
-            double log_q = t->eval_log_q0[i] + t->eval_ldj[i];
-            sum -= log_q;
-            t->eval_log_w[off + i] = -t->eval_S[i] - log_q;
+            t->eval_log_q[off + i] = t->eval_log_q0[i] + t->eval_ldj[i];
+            t->eval_log_w[off + i] = -t->eval_S[i] - t->eval_log_q[off + i];
         }
     }
+    return PF_OK;
+}
+
+/* Held-out diagnostics: NLL = mean(−log q(x)) and forward ESS on target samples. */
+static pf_status evaluate_holdout(pf_trainer *t, double *nll, double *ess_forward)
+{
+    const int N = t->n_holdout;
+    long first, count;
+    pf_train_share(t, N, &first, &count);
+    PF_TRY(pf_trainer_agree(t, holdout_rows(t, first, count)));
+    PF_TRY(pf_train_gather(t, t->eval_log_q, N, first, count));
+    PF_TRY(pf_train_gather(t, t->eval_log_w, N, first, count));
+    double sum = 0;
+    for (int i = 0; i < N; i++)
+        sum -= t->eval_log_q[i];
     *nll = sum / N;
     *ess_forward = pf_forward_ess(N, t->eval_log_w);
     return PF_OK;
@@ -309,7 +353,7 @@ pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback ca
         PF_TRY(pf_trainer_evaluate(t, &m));
         t->loss_sum = t->grad_norm_sum = 0;
         t->rows_steps = 0;
-        if (callback && callback(user, &m))
+        if (pf_train_any(t, callback ? callback(user, &m) : 0))
             break;
     }
     return PF_OK;

@@ -36,6 +36,26 @@ struct pf_trainer {
     double nfe_forward, nfe_backward; /* CNF right-hand sides spent in training steps */
     pf_train_progress progress;
     void *progress_user;
+    pf_parallel par;    /* {0, 1, NULL, NULL}: one process */
+    double *par_buf;    /* n_params + 4 + size doubles: one reduction per step */
+    double *par_gather; /* max(eval_samples, n_holdout): results gathered by sum */
+    double *eval_log_q; /* max(eval_samples, n_holdout) */
 };
+
+/* parallel.c. Rows [*first, *first + *count) of `total` are this process's. */
+void pf_train_share(const pf_trainer *t, long total, long *first, long *count);
+
+/* Collective: is flag nonzero on any process? */
+int pf_train_any(pf_trainer *t, int flag);
+
+/* Collective: v[0..total) holds this process's rows [first, first + count);
+ * afterwards every process holds all rows (the others' entries are overwritten). */
+pf_status pf_train_gather(pf_trainer *t, double *v, long total, long first, long count);
+
+/* Collective, after a step's estimate: combines the processes' gradients
+ * (means over their rows, weighted by rows/B), losses and CNF counts into t,
+ * agreeing on failure first. *loss and *grad_norm become the global ones. */
+pf_status pf_train_reduce_step(pf_trainer *t, pf_status st, long rows, long B, double *loss,
+                               double *grad_norm, double *nfe_forward, double *nfe_backward);
 
 #endif
