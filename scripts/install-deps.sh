@@ -5,7 +5,8 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config make \
 libsundials-dev libopenblas-dev liblapacke-dev libconfig-dev \
-libcriterion-dev librandom123-dev gnuplot-nox"
+libcriterion-dev librandom123-dev gnuplot-nox \
+libopenmpi-dev openmpi-bin"
 
 missing=""
 for p in $PACKAGES; do

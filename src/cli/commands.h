@@ -6,6 +6,7 @@
 
 #include <pathflow/experiment.h>
 #include <pathflow/pathflow.h>
+#include <pathflow/train.h>
 
 /* Exit code for a library status: 0 ok, 2 usage/config, 3 I/O, 4 numeric/solver, 1 other. */
 int pf_cli_exit_code(pf_status status);
@@ -17,6 +18,14 @@ int pf_cli_hmc(int argc, char **argv);
 int pf_cli_sample(int argc, char **argv);
 int pf_cli_check(int argc, char **argv);
 int pf_cli_eval(int argc, char **argv);
+
+/* parallel.c: under mpirun (and built with MPI) starts MPI and describes the
+ * processes, else *par is one process; -1 (after a message) when MPI cannot
+ * start or the build lacks it. any: is flag set on any process (collective).
+ * end: MPI_Finalize if started. */
+int pf_cli_parallel_begin(pf_parallel *par);
+int pf_cli_parallel_any(const pf_parallel *par, int flag);
+void pf_cli_parallel_end(void);
 
 /* training.png (and samples.png for 2-D targets) in a finished run's directory. */
 void pf_cli_plot_run(const char *dir, pf_experiment *e);

@@ -6,6 +6,7 @@
 #include <pathflow/experiment.h>
 
 #include "cli/commands.h"
+#include "core/error.h"
 
 static const char USAGE[] =
     "usage: pathflow train CONFIG [--set section.key=value ...] [--out DIR] [--stop-at N]\n"
@@ -72,6 +73,22 @@ static int parse_args(int argc, char **argv, train_args *a)
     return 0;
 }
 
+/* Loading and building happen on every process on its own: if they failed
+ * everywhere (a bad config) process 0 says why; if only somewhere (a file one
+ * node cannot read) those processes say why. All stop if any failed. */
+static int report_setup(const pf_parallel *par, pf_status st)
+{
+    const int failed_somewhere = pf_cli_parallel_any(par, st != PF_OK);
+    if (!failed_somewhere)
+        return 0;
+    const int failed_everywhere = !pf_cli_parallel_any(par, st == PF_OK);
+    if (st == PF_OK)
+        return 1;
+    if (par->size > 1 && !failed_everywhere)
+        pf_fail_context(st, "process %d of %d", par->rank, par->size);
+    return par->rank == 0 || !failed_everywhere ? pf_cli_report(st) : pf_cli_exit_code(st);
+}
+
 int pf_cli_train(int argc, char **argv)
 {
     train_args a = {NULL, NULL, NULL, 0, calloc((size_t)argc, sizeof(const char *)), 0};
@@ -84,13 +101,28 @@ int pf_cli_train(int argc, char **argv)
         free(a.overrides);
         return parsed == 1 ? 0 : 2;
     }
+    pf_parallel par;
+    if (pf_cli_parallel_begin(&par) != 0) {
+        free(a.overrides);
+        return 1;
+    }
     pf_experiment *e = NULL;
     pf_status st = pf_experiment_load(a.config, a.overrides, a.n_overrides, &e);
     free(a.overrides);
+    if (st == PF_OK && par.size > 1)
+        st = pf_experiment_set_parallel(e, &par);
     if (st == PF_OK)
-        st = pf_experiment_run_with(e, a.out, stderr, NULL, a.stop_at, a.resume != NULL);
-    if (st == PF_OK)
-        pf_cli_plot_run(a.out ? a.out : pf_experiment_default_out_dir(e), e);
+        st = pf_experiment_build(e);
+    int code = report_setup(&par, st);
+    if (code == 0) {
+        /* from here on failures are agreed: process 0 reports them */
+        st = pf_experiment_run_with(e, a.out, par.rank == 0 ? stderr : NULL, NULL, a.stop_at,
+                                    a.resume != NULL);
+        if (st == PF_OK && par.rank == 0)
+            pf_cli_plot_run(a.out ? a.out : pf_experiment_default_out_dir(e), e);
+        code = par.rank == 0 ? pf_cli_report(st) : pf_cli_exit_code(st);
+    }
     pf_experiment_destroy(e);
-    return pf_cli_report(st);
+    pf_cli_parallel_end();
+    return code;
 }

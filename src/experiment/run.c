@@ -290,11 +290,14 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
     r.checkpoint_step = -1;
     r.checkpoint_every = pf_config_int(e, "training.checkpoint_every");
     r.root = e->par.rank == 0;
+    char processes[48] = "";
+    if (e->par.size > 1)
+        snprintf(processes, sizeof processes, " on %d processes", e->par.size);
     if (log)
-        fprintf(log, "pathflow: training %s (%s %s, %ld steps, batch %d) into %s\n", e->name,
+        fprintf(log, "pathflow: training %s (%s %s, %ld steps, batch %d%s) into %s\n", e->name,
                 pf_objective_name(e->options.objective),
                 pf_estimator_kind_name(e->options.estimator), e->options.steps, e->options.batch,
-                dir);
+                processes, dir);
     PF_TRY(train(&r, dir, stop_at, resume));
     if (r.root)
         PF_TRY(write_samples(e, dir));
