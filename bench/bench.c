@@ -222,13 +222,17 @@ int pf_bench_main(int argc, char **argv)
 {
     int quick = 0;
     const char *dir = "runs/bench";
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--mpi") == 0)
+            return pf_bench_mpi_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             dir = argv[++i];
         else {
-            fprintf(stderr, "usage: pathflow bench [--quick] [--out DIR]\n");
+            fprintf(stderr, "usage: pathflow bench [--quick] [--out DIR]\n"
+                            "       mpirun -np N pathflow bench --mpi [--quick] [--out DIR]\n");
             return 2;
         }
     }

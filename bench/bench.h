@@ -20,6 +20,8 @@ pf_status bench_make_cases(int quick, bench_case *cases, int *n);
 void bench_free_cases(bench_case *cases, int n);
 
 int pf_bench_main(int argc, char **argv);
+/* `pathflow bench --mpi`: data-parallel scaling (mpi_scaling.c). */
+int pf_bench_mpi_main(int argc, char **argv);
 int pf_variance_main(int argc, char **argv);
 
 #endif

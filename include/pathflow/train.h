@@ -144,7 +144,10 @@ void pf_trainer_set_progress(pf_trainer *trainer, pf_train_progress progress, vo
  * stops all of them, each returning the failing process's status and message
  * ("process R of N: ..."). The callback's stop request is agreed the same
  * way. pathflow/mpi.h makes a pf_parallel from an MPI communicator; the
- * result equals one process's up to the order of summation. */
+ * result equals one process's up to the order of summation (CNFs: up to the
+ * solver tolerance, since each process's CVODES picks its own steps).
+ * pf_trainer_step, _evaluate, _run, _run_until and _agree are then collective:
+ * every process calls them in the same order. */
 typedef struct pf_parallel {
     int rank, size;
     /* Element-wise sum of data[0..n) over all processes, in place, with the

@@ -22,6 +22,7 @@ static void usage(FILE *out)
                  "  eval RUN|CKPT [-n N]          ESS, reweighted observables (jackknife) and an\n"
                  "                                independence Metropolis chain (tau_int, errors)\n"
                  "  bench [--quick] [--out DIR]  cost of every estimator on every flow kind\n"
+                 "  bench --mpi [--quick] [--out DIR]  under mpirun: data-parallel scaling\n"
                  "  variance CONFIG [--checkpoint F] [--samples N] [--steps S] [--every K]\n"
                  "                                gradient variance of the estimators over training\n"
                  "  --version                     print the library version\n");
