@@ -26,7 +26,7 @@ static const pf_estimator_kind KIND[N_EST] = {PF_ESTIMATOR_TOTAL, PF_ESTIMATOR_P
                                               PF_ESTIMATOR_PATH_DROPIN, PF_ESTIMATOR_ML,
                                               PF_ESTIMATOR_PATH, PF_ESTIMATOR_PATH_DROPIN};
 
-static double now(void)
+double bench_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -39,7 +39,7 @@ static int compare(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double median(int n, double *v)
+double bench_median(int n, double *v)
 {
     qsort(v, (size_t)n, sizeof *v, compare);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
@@ -54,14 +54,14 @@ static double dgemm_ceiling(int n)
         A[i] = B[i] = 1.0 / (1.0 + (double)(i % 97));
     pf_gemm(0, 0, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
     for (int r = 0; r < 5; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         pf_gemm(0, 0, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
     }
     pf_free(A);
     pf_free(B);
     pf_free(C);
-    return 2.0 * n * n * n / median(5, t) * 1e-9;
+    return 2.0 * n * n * n / bench_median(5, t) * 1e-9;
 }
 
 typedef struct measurement {
@@ -77,7 +77,7 @@ static pf_status time_step(bench_case *c, pf_estimator *e, int k, uint64_t step,
     const pf_ode_stats *ode = pf_flow_ode_stats(c->flow);
     long f0 = ode ? ode->rhs_evals : 0, b0 = ode ? ode->rhs_evals_b : 0;
     long s0 = ode ? ode->steps : 0, sb0 = ode ? ode->steps_b : 0;
-    double flops0 = pf_gemm_flops(), t0 = now();
+    double flops0 = pf_gemm_flops(), t0 = bench_now();
     pf_rng rng = pf_rng_make(7, step);
     if (OBJ[k] == PF_OBJECTIVE_REVERSE)
         pf_flow_sample_base(c->flow, &rng, B, input);
@@ -87,7 +87,7 @@ static pf_status time_step(bench_case *c, pf_estimator *e, int k, uint64_t step,
         memcpy(input, data, (size_t)B * d * sizeof *input);
     pf_estimate r;
     pf_status st = pf_estimator_eval(e, B, input, grad, NULL, &r);
-    m->seconds[m->n++] = now() - t0;
+    m->seconds[m->n++] = bench_now() - t0;
     m->flops = pf_gemm_flops() - flops0;
     if (ode) {
         m->nfe_f = (double)(ode->rhs_evals - f0);
@@ -170,7 +170,7 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, double c
     for (int k = 0; k < N_EST; k++) {
         double sorted[64];
         memcpy(sorted, m[k].seconds, (size_t)m[k].n * sizeof *sorted);
-        med[k] = 1e3 * median(m[k].n, sorted);
+        med[k] = 1e3 * bench_median(m[k].n, sorted);
         mins[k] = 1e3 * sorted[0];
     }
     for (int k = 0; k < N_EST; k++) {
@@ -274,7 +274,7 @@ int pf_bench_main(int argc, char **argv)
         for (int k = 0; k < N_EST; k++) {
             double sorted[64];
             memcpy(sorted, m[k].seconds, (size_t)m[k].n * sizeof *sorted);
-            double med = median(m[k].n, sorted);
+            double med = bench_median(m[k].n, sorted);
             if (k == 0 || k == 3)
                 base[k / 3] = med;
             fprintf(ratios, " %.4f", med / base[k / 3]);

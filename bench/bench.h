@@ -17,6 +17,10 @@ typedef struct bench_case {
 } bench_case;
 
 pf_status bench_make_cases(int quick, bench_case *cases, int *n);
+
+/* Monotonic seconds; the median of v[0..n) (sorts v). */
+double bench_now(void);
+double bench_median(int n, double *v);
 void bench_free_cases(bench_case *cases, int n);
 
 int pf_bench_main(int argc, char **argv);

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <pathflow/train.h>
 
@@ -33,25 +32,6 @@ pf_status pf_make_directories(const char *path); /* src/experiment/run.c */
 #define MAX_ROUNDS 64
 #define ASSUMED_ALPHA 2e-6
 #define ASSUMED_BETA 10e9
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(int n, double *v)
-{
-    qsort(v, (size_t)n, sizeof *v, compare);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void barrier(const pf_parallel *par)
 {
@@ -69,11 +49,11 @@ static double time_sum(const pf_parallel *par, double *buf, int n, int reps)
     reps = reps > MAX_ROUNDS ? MAX_ROUNDS : reps;
     barrier(par);
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         par->sum(par->ctx, buf, n);
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
     }
-    return median(reps, t);
+    return bench_median(reps, t);
 }
 
 typedef struct scaling {
@@ -108,13 +88,13 @@ static pf_status measure(bench_case *c, const pf_parallel *par, int warmup, int 
     double t_many[MAX_ROUNDS], t_one[MAX_ROUNDS];
     for (int r = 0; st == PF_OK && r < warmup + rounds; r++) {
         barrier(par);
-        double t0 = now();
+        double t0 = bench_now();
         st = pf_trainer_step(many, NULL, NULL);
-        double t1 = now();
+        double t1 = bench_now();
         barrier(par);
         if (st == PF_OK && one)
             st = pf_trainer_step(one, NULL, NULL);
-        double t2 = now();
+        double t2 = bench_now();
         if (r >= warmup) {
             t_many[r - warmup] = t1 - t0;
             t_one[r - warmup] = t2 - t1;
@@ -122,8 +102,8 @@ static pf_status measure(bench_case *c, const pf_parallel *par, int warmup, int 
     }
     s->n_params = pf_flow_n_params(c->flow);
     if (st == PF_OK) {
-        s->many = median(rounds, t_many);
-        s->one = median(rounds, t_one);
+        s->many = bench_median(rounds, t_many);
+        s->one = bench_median(rounds, t_one);
         const int n = (int)s->n_params + 3 + par->size;
         double *buf = calloc((size_t)n, sizeof *buf);
         s->ar = buf ? time_sum(par, buf, n, 30) : 0;

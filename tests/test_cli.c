@@ -8,18 +8,14 @@
 #include <string.h>
 
 #include "core/npy.h"
+#include "testutil.h"
 
 /* Runs the tool; out gets its standard output (and its errors, if errors). */
 static int run_capture(const char *args, char *out, size_t size, int errors)
 {
-    char cmd[4096];
+    char cmd[8192];
     snprintf(cmd, sizeof cmd, "%s %s %s", PF_CLI_PATH, args, errors ? "2>&1" : "2>/dev/null");
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return pft_shell(cmd, out, size);
 }
 
 static int run(const char *args, char *out, size_t size) { return run_capture(args, out, size, 0); }

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include <pathflow/experiment.h>
 #include <pathflow/flow.h>
@@ -21,16 +20,6 @@
 #include "testutil.h"
 
 #define MPIRUN PF_MPIEXEC " --allow-run-as-root --oversubscribe -np 2 "
-
-static int shell(const char *cmd, char *out, size_t size)
-{
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /* The parameters in RUN/checkpoint.pfc, through the run's own config. */
 static double *load_params(const char *run, size_t *n)
@@ -56,11 +45,11 @@ static void expect_two_equal_one(const char *config, const char *set, const char
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s train %s/configs/%s --set training.steps=20 %s --out %s_one 2>&1",
              PF_CLI_PATH, PF_SOURCE_DIR, config, set, name);
-    cr_assert_eq(shell(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
     snprintf(cmd, sizeof cmd,
              MPIRUN "%s train %s/configs/%s --set training.steps=20 %s --out %s_two 2>&1",
              PF_CLI_PATH, PF_SOURCE_DIR, config, set, name);
-    cr_assert_eq(shell(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
     cr_assert_not_null(strstr(out, "on 2 processes"), "%s", out);
     char one[256], two[256];
     snprintf(one, sizeof one, "%s_one", name);
@@ -111,7 +100,7 @@ Test(mpi, a_batch_that_cannot_be_split_is_refused_once)
     snprintf(cmd, sizeof cmd,
              MPIRUN "%s train %s/configs/quickstart.cfg --set training.batch=1 --out mpi_bad 2>&1",
              PF_CLI_PATH, PF_SOURCE_DIR);
-    cr_assert_neq(shell(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_neq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
     const char *hit = strstr(out, "cannot be split over 2 processes");
     cr_assert_not_null(hit, "%s", out);
     cr_assert_null(strstr(hit + 1, "cannot be split over 2 processes"), "reported twice:\n%s",

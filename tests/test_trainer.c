@@ -164,6 +164,18 @@ Test(trainer, corrupt_truncated_and_mismatched_checkpoints_are_refused_naming_th
     remove("junk.pfc");
 }
 
+/* A trainer after `steps` steps, its checkpoint saved at `path`. */
+static pf_trainer *trained_and_saved(pf_flow *flow, pf_target *target, const pf_train_options *o,
+                                     int steps, const char *path)
+{
+    pf_trainer *t;
+    cr_assert_eq(pf_trainer_create(flow, target, o, &t), PF_OK, "%s", pf_last_error());
+    for (int k = 0; k < steps; k++)
+        cr_assert_eq(pf_trainer_step(t, NULL, NULL), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_trainer_save(t, path), PF_OK, "%s", pf_last_error());
+    return t;
+}
+
 /* Checkpoints carry the settings hash; a trainer configured otherwise refuses
  * to resume from it, one configured alike (or a flow only) loads it. */
 Test(trainer, a_checkpoint_written_under_other_settings_is_refused_on_resume)
@@ -173,10 +185,7 @@ Test(trainer, a_checkpoint_written_under_other_settings_is_refused_on_resume)
     pf_flow *flow = small_flow(2, 1);
     pf_train_options o = quick_options(4);
     o.settings_hash = 0x1234;
-    pf_trainer *t;
-    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK);
-    cr_assert_eq(pf_trainer_step(t, NULL, NULL), PF_OK);
-    cr_assert_eq(pf_trainer_save(t, "settings.pfc"), PF_OK, "%s", pf_last_error());
+    pf_trainer *t = trained_and_saved(flow, target, &o, 1, "settings.pfc");
     pf_trainer_destroy(t);
 
     o.settings_hash = 0x1235;
@@ -207,11 +216,7 @@ Test(trainer, version_1_checkpoints_still_load)
     pf_flow *flow = small_flow(2, 1);
     pf_train_options o = quick_options(4);
     o.settings_hash = 0x77;
-    pf_trainer *t;
-    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK);
-    for (int k = 0; k < 3; k++)
-        cr_assert_eq(pf_trainer_step(t, NULL, NULL), PF_OK);
-    cr_assert_eq(pf_trainer_save(t, "v2.pfc"), PF_OK);
+    pf_trainer *t = trained_and_saved(flow, target, &o, 3, "v2.pfc");
     FILE *f = fopen("v2.pfc", "rb");
     unsigned char v2[1 << 16], v1[1 << 16];
     size_t size = fread(v2, 1, sizeof v2, f);

@@ -1,6 +1,8 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <sys/wait.h>
 
 #include <pathflow/rng.h>
 
@@ -87,4 +89,15 @@ void pft_fd_jacobian(pft_vector_fn f, void *ctx, size_t m, size_t n, double *x, 
         for (size_t i = 0; i < m; i++)
             J[i * n + j] = (ym2[i] - 8 * ym1[i] + 8 * yp1[i] - yp2[i]) / (12 * h);
     }
+}
+
+int pft_shell(const char *command, char *out, size_t size)
+{
+    FILE *p = popen(command, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -32,4 +32,8 @@ typedef void (*pft_vector_fn)(void *ctx, const double *x, double *y);
 void pft_fd_jacobian(pft_vector_fn f, void *ctx, size_t m, size_t n, double *x, double h,
                      double *J, double *scratch);
 
+/* Runs a shell command; out gets (at most size − 1 bytes of) its standard
+ * output. Returns its exit status, −1 if it did not exit normally. */
+int pft_shell(const char *command, char *out, size_t size);
+
 #endif
