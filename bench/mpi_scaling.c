@@ -26,6 +26,7 @@
 #include "bench/bench.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/linalg.h"
 
 pf_status pf_make_directories(const char *path); /* src/experiment/run.c */
 
@@ -175,16 +176,15 @@ int pf_bench_mpi_main(int argc, char **argv)
         pf_cli_parallel_end();
         return 3;
     }
-    const char *threads = getenv("OPENBLAS_NUM_THREADS");
     if (root) {
-        printf("# pathflow bench --mpi%s: %d process%s, OPENBLAS_NUM_THREADS=%s\n\n"
+        printf("# pathflow bench --mpi%s: %d process%s, %d BLAS thread%s each\n\n"
                "One training step (reverse KL, path estimator, Adam), ms: medians over %d "
                "interleaved rounds of the global batch on 1 process and on %d. Allreduce: the "
                "step's P + 3 + N doubles, and 1 double (latency). Projected weak-scaling "
                "efficiency at M processes (b = B/%d rows each): fitted α, β of this machine / "
                "assumed network (α = 2 µs, β = 10 GB/s); model in bench/mpi_scaling.c.\n\n",
-               quick ? " --quick" : "", par.size, par.size > 1 ? "es" : "",
-               threads ? threads : "(unset)", quick ? 3 : 10, par.size, par.size);
+               quick ? " --quick" : "", par.size, par.size > 1 ? "es" : "", pf_blas_threads(),
+               pf_blas_threads() > 1 ? "s" : "", quick ? 3 : 10, par.size, par.size);
         if (par.size == 1)
             printf("(one process: run under `mpirun -np 2` to measure the scaling)\n\n");
         printf("| case | P | B | 1 process ms | %d process%s ms | speed-up | Allreduce ms | "

@@ -4,8 +4,10 @@
  * multi-process launch is refused: every process would run the whole job. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
+#include "core/linalg.h"
 
 #ifdef PATHFLOW_HAVE_MPI
 #include <pathflow/mpi.h>
@@ -25,6 +27,20 @@ static int launched_size(void)
     return getenv("PMIX_RANK") ? 2 : 1; /* PMIx without a size: ask MPI */
 }
 
+#ifdef PATHFLOW_HAVE_MPI
+/* Unless the user chose (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS), the processes
+ * on one node share its cores: BLAS threads = cores / processes on the node. */
+static void share_cores(void)
+{
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!local || getenv("OPENBLAS_NUM_THREADS") || getenv("OMP_NUM_THREADS"))
+        return;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN), per_node = atol(local);
+    if (cores > 0 && per_node > 0)
+        pf_blas_set_threads(cores / per_node > 1 ? (int)(cores / per_node) : 1);
+}
+#endif
+
 int pf_cli_parallel_begin(pf_parallel *par)
 {
     *par = (pf_parallel){0, 1, NULL, NULL};
@@ -38,6 +54,7 @@ int pf_cli_parallel_begin(pf_parallel *par)
     started = 1;
     world = MPI_COMM_WORLD;
     *par = pf_parallel_mpi(&world);
+    share_cores();
     return 0;
 #else
     fprintf(stderr, "pathflow: started as %d processes, but this pathflow was built without MPI "

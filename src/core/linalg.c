@@ -97,3 +97,4 @@ pf_status pf_logdet_lu(int n, double *A, double *logabsdet, int *sign)
 }
 
 int pf_blas_threads(void) { return openblas_get_num_threads(); }
+void pf_blas_set_threads(int n) { openblas_set_num_threads(n); }

@@ -39,5 +39,6 @@ double pf_gemm_flops(void);
 
 /* Number of threads BLAS uses (informational). */
 int pf_blas_threads(void);
+void pf_blas_set_threads(int n);
 
 #endif
