@@ -69,6 +69,7 @@ struct pf_cnn_tape {
     double *a[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1}, l < L−1 */
     double *ds[PF_CNN_MAX_LAYERS];   /* σ'(z) */
     double *bar[2], *zbar, *colbar;  /* scratch */
+    int *neighbour; /* V×k·k: the site at offset (a, c) of each site, periodic */
 };
 
 pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
@@ -96,7 +97,15 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
     t->bar[1] = pf_alloc_doubles(BV * max_c, "cnn cotangents");
     t->zbar = pf_alloc_doubles(BV * max_c, "cnn cotangents");
     t->colbar = pf_alloc_doubles(BV * max_cols, "cnn column cotangents");
-    if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || !t->colbar) {
+    const int L0 = cnn->L0, L1 = cnn->L1, k = cnn->kernel, r = k / 2;
+    t->neighbour = malloc((size_t)L0 * L1 * kk * sizeof *t->neighbour);
+    if (t->neighbour)
+        for (int x0 = 0, j = 0; x0 < L0; x0++)
+            for (int x1 = 0; x1 < L1; x1++)
+                for (int a = -r; a <= r; a++)
+                    for (int c = -r; c <= r; c++)
+                        t->neighbour[j++] = ((x0 + a + L0) % L0) * L1 + (x1 + c + L1) % L1;
+    if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || !t->colbar || !t->neighbour) {
         pf_cnn_tape_destroy(t);
         return PF_ERR_NOMEM;
     }
@@ -118,31 +127,46 @@ void pf_cnn_tape_destroy(pf_cnn_tape *t)
     pf_free(t->bar[1]);
     pf_free(t->zbar);
     pf_free(t->colbar);
+    free(t->neighbour);
     free(t);
 }
 
-/* Periodic im2col (scatter = 0) or its adjoint col2im, accumulating (scatter = 1).
- * x: (B·V)×C, cols: (B·V)×(k·k·C). */
-static void im2col(const pf_cnn *cnn, int B, int C, double *x, double *cols, int scatter)
+/* Periodic im2col: x (B·V)×C → cols (B·V)×(k·k·C), through the neighbour table. */
+static void im2col(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *x,
+                   double *restrict cols)
 {
-    const int L0 = cnn->L0, L1 = cnn->L1, k = cnn->kernel, r = k / 2, V = L0 * L1;
-    for (int b = 0; b < B; b++)
-        for (int x0 = 0; x0 < L0; x0++)
-            for (int x1 = 0; x1 < L1; x1++) {
-                double *row = cols + ((size_t)b * V + (size_t)x0 * L1 + x1) * k * k * C;
-                for (int a = -r; a <= r; a++)
-                    for (int c = -r; c <= r; c++) {
-                        int y = ((x0 + a + L0) % L0) * L1 + (x1 + c + L1) % L1;
-                        double *src = x + ((size_t)b * V + y) * C;
-                        double *dst = row + (size_t)((a + r) * k + (c + r)) * C;
-                        for (int ch = 0; ch < C; ch++) {
-                            if (scatter)
-                                src[ch] += dst[ch];
-                            else
-                                dst[ch] = src[ch];
-                        }
-                    }
+    const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
+    for (int b = 0; b < B; b++) {
+        const double *xb = x + (size_t)b * V * C;
+        for (int s = 0; s < V; s++) {
+            const int *nb = t->neighbour + (size_t)s * kk;
+            double *row = cols + ((size_t)b * V + s) * kk * C;
+            for (int j = 0; j < kk; j++) {
+                const double *src = xb + (size_t)nb[j] * C;
+                for (int ch = 0; ch < C; ch++)
+                    row[j * C + ch] = src[ch];
             }
+        }
+    }
+}
+
+/* Its adjoint, accumulating: x += col2im(cols). */
+static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
+                   const double *restrict cols, double *x)
+{
+    const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
+    for (int b = 0; b < B; b++) {
+        double *xb = x + (size_t)b * V * C;
+        for (int s = 0; s < V; s++) {
+            const int *nb = t->neighbour + (size_t)s * kk;
+            const double *row = cols + ((size_t)b * V + s) * kk * C;
+            for (int j = 0; j < kk; j++) {
+                double *dst = xb + (size_t)nb[j] * C;
+                for (int ch = 0; ch < C; ch++)
+                    dst[ch] += row[j * C + ch];
+            }
+        }
+    }
 }
 
 void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
@@ -153,7 +177,7 @@ void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int
     const double *u = x;
     for (int l = 0; l < cnn->n_layers; l++) {
         const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
-        im2col(cnn, B, cin, (double *)u, t->cols[l], 0);
+        im2col(cnn, t, B, cin, u, t->cols[l]);
         double *z = t->z[l];
         for (int i = 0; i < BV; i++)
             memcpy(z + (size_t)i * cout, params + cnn->b_offset[l], (size_t)cout * sizeof *z);
@@ -193,7 +217,7 @@ void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, in
         double *ubar = l == 0 ? xbar : t->bar[l % 2];
         if (l > 0)
             memset(ubar, 0, (size_t)BV * cin * sizeof *ubar);
-        im2col(cnn, B, cin, ubar, t->colbar, 1);
+        col2im(cnn, t, B, cin, t->colbar, ubar);
         abar = ubar;
     }
 }
