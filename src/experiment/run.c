@@ -240,6 +240,13 @@ static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
     pf_experiment *e = r->e;
     snprintf(r->checkpoint, sizeof r->checkpoint, "%s/checkpoint.pfc", dir);
     pf_status st = pf_trainer_create(e->flow, e->target, &e->options, &r->trainer);
+    if (e->par.size > 1) { /* no trainer to agree through yet: a flag over the processes */
+        double failed = st != PF_OK;
+        if (e->par.sum(e->par.ctx, &failed, 1) != 0 || (failed != 0 && st == PF_OK)) {
+            pf_trainer_destroy(r->trainer);
+            return pf_fail(PF_ERR_PARALLEL, "another process could not set up its trainer");
+        }
+    }
     if (st != PF_OK)
         return st;
     if (e->par.size > 1)
