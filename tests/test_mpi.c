@@ -3,7 +3,8 @@
  * a coupling flow (reverse KL, uneven split 51/50), forward KL on fresh
  * target samples, the U(1) flow, and a CNF (solved to 1e-12, since each
  * process's CVODES chooses its own steps); and a configuration that cannot
- * be split is refused once, by process 0, on every process.
+ * be split is refused once, by process 0, on every process; a run stopped
+ * and resumed on two processes equals one process's.
  * Registered only when pathflow was built with MPI (else ctest reports the
  * test skipped, saying why). */
 #include <criterion/criterion.h>
@@ -39,6 +40,18 @@ static double *load_params(const char *run, size_t *n)
     return p;
 }
 
+static void expect_same_params(const char *one, const char *two, const char *what)
+{
+    size_t n1, n2;
+    double *p1 = load_params(one, &n1), *p2 = load_params(two, &n2);
+    cr_assert_eq(n1, n2);
+    double err = pft_rel_err(n1, p2, p1, 1e-300);
+    cr_assert_leq(err, 1e-10, "%s: 2 processes vs 1: relative difference %g", what, err);
+    cr_assert_gt(pft_max_abs(n1, p1), 0, "%s: no training happened", what);
+    free(p1);
+    free(p2);
+}
+
 static void expect_two_equal_one(const char *config, const char *set, const char *name)
 {
     static char out[1 << 16];
@@ -54,14 +67,7 @@ static void expect_two_equal_one(const char *config, const char *set, const char
     char one[256], two[256];
     snprintf(one, sizeof one, "%s_one", name);
     snprintf(two, sizeof two, "%s_two", name);
-    size_t n1, n2;
-    double *p1 = load_params(one, &n1), *p2 = load_params(two, &n2);
-    cr_assert_eq(n1, n2);
-    double err = pft_rel_err(n1, p2, p1, 1e-300);
-    cr_assert_leq(err, 1e-10, "%s: 2 processes vs 1: relative difference %g", config, err);
-    cr_assert_gt(pft_max_abs(n1, p1), 0, "%s: no training happened", config);
-    free(p1);
-    free(p2);
+    expect_same_params(one, two, config);
 }
 
 Test(mpi, coupling_flow_reverse_kl_with_an_uneven_split)
@@ -91,6 +97,25 @@ Test(mpi, cnf_solved_tightly)
                          "--set training.batch=11 --set eval.every=10 --set eval.samples=64 "
                          "--set ode.rtol=1e-12 --set ode.atol=1e-12 --set ode.max_steps=100000",
                          "mpi_cnf");
+}
+
+/* Every process reads the checkpoint on resume; 10 + 10 steps on two
+ * processes equal 20 on one. */
+Test(mpi, stopping_and_resuming_on_two_processes_equals_one_process)
+{
+    static char out[1 << 16];
+    char cmd[4096];
+    const char *set = "--set training.steps=20 --set eval.every=10";
+    snprintf(cmd, sizeof cmd, "%s train %s/configs/quickstart.cfg %s --out mpi_resume_one 2>&1",
+             PF_CLI_PATH, PF_SOURCE_DIR, set);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd,
+             MPIRUN "%s train %s/configs/quickstart.cfg %s --out mpi_resume_two --stop-at 10 2>&1",
+             PF_CLI_PATH, PF_SOURCE_DIR, set);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd, MPIRUN "%s train --resume mpi_resume_two 2>&1", PF_CLI_PATH);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    expect_same_params("mpi_resume_one", "mpi_resume_two", "resumed");
 }
 
 Test(mpi, a_batch_that_cannot_be_split_is_refused_once)
