@@ -5,7 +5,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build check check-sanitize demo bench clean format
+.PHONY: all deps configure build check check-sanitize memcheck demo bench clean format
 
 all: build
 
@@ -28,6 +28,10 @@ check-sanitize: deps
 	cmake -S . -B $(BUILD_ASAN) -DPATHFLOW_WERROR=ON -DPATHFLOW_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
+
+# Every suite under valgrind's memcheck (about an hour on 2 cores; not in CI).
+memcheck: build
+	sh scripts/memcheck.sh $(BUILD)
 
 # The quick start: a coupling flow and a continuous flow (CVODES) learn the
 # 2-D Gaussian mixture with the fast path gradient.
