@@ -6,7 +6,7 @@ set -eu
 PACKAGES="build-essential cmake pkg-config make \
 libsundials-dev libopenblas-dev liblapacke-dev libconfig-dev \
 libcriterion-dev librandom123-dev gnuplot-nox \
-libopenmpi-dev openmpi-bin"
+libopenmpi-dev openmpi-bin valgrind"
 
 missing=""
 for p in $PACKAGES; do
