@@ -29,7 +29,7 @@ check-sanitize: deps
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
 
-# Every suite under valgrind's memcheck (about an hour on 2 cores; not in CI).
+# Every suite under valgrind's memcheck (about two hours of CPU; not in CI).
 memcheck: build
 	sh scripts/memcheck.sh $(BUILD)
 
