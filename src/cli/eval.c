@@ -149,8 +149,8 @@ int pf_cli_eval(int argc, char **argv)
         return pf_cli_report(st);
     pf_target *t = pf_experiment_target(e);
     const int d = pf_target_dim(t);
-    double *x = malloc((size_t)N * d * sizeof *x), *lw = malloc((size_t)N * sizeof *lw);
-    st = (x && lw) ? pf_cli_draw(e, seed, N, x, lw) : PF_ERR_NOMEM;
+    double *x, *lw;
+    st = pf_cli_draw(e, seed, N, &x, &lw);
     if (st == PF_OK) {
         printf("# pathflow eval %s (%s target, %d flow samples)\n\nreverse ESS %.4f\n",
                pf_experiment_name(e), pf_target_kind(t), N, pf_reverse_ess(N, lw));

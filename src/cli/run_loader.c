@@ -39,14 +39,18 @@ pf_status pf_cli_load_run(const char *arg, pf_experiment **out)
 }
 
 /* N flow samples x (N×d) and their log weights −S − log q, in chunks. */
-pf_status pf_cli_draw(pf_experiment *e, uint64_t seed, int N, double *x, double *log_w)
+pf_status pf_cli_draw(pf_experiment *e, uint64_t seed, int N, double **xs, double **log_ws)
 {
     pf_flow *flow = pf_experiment_flow(e);
     pf_target *t = pf_experiment_target(e);
     const int d = pf_flow_dim(flow), chunk = 256;
     double *z = malloc((size_t)chunk * d * sizeof *z), ldj[256], lq0[256];
-    if (!z)
-        return pf_fail(PF_ERR_NOMEM, "sampling: cannot allocate");
+    double *x = *xs = malloc((size_t)N * d * sizeof *x);
+    double *log_w = *log_ws = malloc((size_t)N * sizeof *log_w);
+    if (!z || !x || !log_w) {
+        free(z);
+        return pf_fail(PF_ERR_NOMEM, "sampling: cannot allocate %d samples", N);
+    }
     pf_status st = pf_flow_reserve(flow, chunk);
     pf_rng rng = pf_rng_make(seed, 0x5A3B1E);
     for (int off = 0; st == PF_OK && off < N; off += chunk) {

@@ -34,8 +34,8 @@ int pf_cli_sample(int argc, char **argv)
     if (st != PF_OK)
         return pf_cli_report(st);
     const int d = pf_flow_dim(pf_experiment_flow(e));
-    double *x = malloc((size_t)N * d * sizeof *x), *lw = malloc((size_t)N * sizeof *lw);
-    st = (x && lw) ? pf_cli_draw(e, seed, N, x, lw) : PF_ERR_NOMEM;
+    double *x, *lw;
+    st = pf_cli_draw(e, seed, N, &x, &lw);
     size_t shape[2] = {(size_t)N, (size_t)d};
     if (st == PF_OK)
         st = pf_npy_write(out, 2, shape, x);
