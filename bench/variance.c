@@ -14,6 +14,7 @@
 #include <pathflow/experiment.h>
 
 #include "bench/bench.h"
+#include "cli/commands.h"
 #include "core/error.h"
 #include "core/workspace.h"
 
@@ -99,20 +100,22 @@ static int parse(int argc, char **argv, variance_args *a)
 
 static void plot_history(const char *dir, const char *const names[3])
 {
-    char script[4400], cmd[4600];
+    char script[4400];
     snprintf(script, sizeof script, "%s/variance.gp", dir);
     FILE *f = fopen(script, "w");
     if (!f)
         return;
-    fprintf(f, "set terminal pngcairo size 900,500\nset output '%s/variance.png'\n"
-               "set datafile separator ','\nset logscale y\nset grid\nset key outside right\n"
-               "set xlabel 'training step'\nset ylabel 'trace of the single-sample gradient covariance'\n"
-               "plot for [k=0:2] '%s/variance.csv' skip 1 every 3::k using 1:4 "
-               "with linespoints lw 2 title word('%s %s %s', k+1)\n",
-            dir, dir, names[0], names[1], names[2]);
+    fputs(
+        "set terminal pngcairo size 900,500\nset output 'variance.png'\n"
+        "set datafile separator ','\nset logscale y\nset grid\nset key outside right\n"
+        "set xlabel 'training step'\nset ylabel 'trace of the single-sample gradient covariance'\n"
+        "names = ARG1.' '.ARG2.' '.ARG3\n"
+        "plot for [k=0:2] 'variance.csv' skip 1 every 3::k using 1:4 "
+        "with linespoints lw 2 title word(names, k+1)\n",
+        f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
-    if (system(cmd) != 0)
+    const char *args[] = {names[0], names[1], names[2], NULL};
+    if (!pf_cli_gnuplot(dir, "variance.gp", args))
         fprintf(stderr, "pathflow variance: gnuplot failed; no variance.png\n");
 }
 
@@ -166,7 +169,8 @@ int pf_variance_main(int argc, char **argv)
         fprintf(csv, "step,index,estimator,trace_single,trace_batch_mean\n");
         printf("# gradient variance, %s objective, %d single-sample gradients per point, batch %d"
                "\n\n| step | estimator | trace of covariance (single sample) | of batch means |\n"
-               "|---|---|---|---|\n", pf_objective_name(o.objective), a.samples, o.batch);
+               "|---|---|---|---|\n",
+               pf_objective_name(o.objective), a.samples, o.batch);
         st = pf_trainer_create(pf_experiment_flow(e), pf_experiment_target(e), &o, &tr);
     }
     if (st == PF_OK)

@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "core/npy.h"
 #include "testutil.h"
 
@@ -18,7 +23,57 @@ static int run_capture(const char *args, char *out, size_t size, int errors)
     return pft_shell(cmd, out, size);
 }
 
-static int run(const char *args, char *out, size_t size) { return run_capture(args, out, size, 0); }
+static int run(const char *args, char *out, size_t size)
+{
+    return run_capture(args, out, size, 0);
+}
+
+/* Runs the tool with an argument vector (no shell between, so arguments may
+ * hold quotes); out gets its standard output and errors. Returns its exit
+ * status, -1 if it did not exit normally. */
+static int run_argv(const char *const args[], char *out, size_t size)
+{
+    const char *argv[64] = {PF_CLI_PATH};
+    int n = 1;
+    while (args[n - 1] && n < 63) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        dup2(fd[1], 2);
+        close(fd[0]);
+        close(fd[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t used = 0;
+    ssize_t got;
+    while ((got = read(fd[0], out + used, size - 1 - used)) > 0 && used + (size_t)got < size - 1)
+        used += (size_t)got;
+    if (got > 0)
+        used += (size_t)got;
+    char sink[4096];
+    while (read(fd[0], sink, sizeof sink) > 0) {
+    }
+    out[used] = '\0';
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
 
 /* The value after `key` in text, e.g. "reverse ESS 0.99". */
 static double number_after(const char *text, const char *key)
@@ -81,7 +136,8 @@ Test(cli, stopping_and_resuming_gives_the_same_checkpoint_bit_for_bit)
     static char out[8192];
     char args[4400];
     const char *set = "--set training.steps=300 --set eval.every=100";
-    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_a", PF_SOURCE_DIR, set);
+    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_a", PF_SOURCE_DIR,
+             set);
     cr_assert_eq(run(args, out, sizeof out), 0);
     snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_b --stop-at 100",
              PF_SOURCE_DIR, set);
@@ -149,4 +205,53 @@ Test(cli, check_validates_a_config_without_training)
     snprintf(args, sizeof args, "check %s/configs/quickstart.cfg --set training.batch=-1",
              PF_SOURCE_DIR);
     cr_assert_eq(run(args, out, sizeof out), 2);
+}
+
+/* A run directory, name or --out holding shell syntax reaches no shell: the
+ * plots (when gnuplot is installed) are drawn in it all the same. */
+Test(cli, shell_syntax_in_run_directory_names_runs_nothing)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const char *evil = "x'; id > PWNED; echo '";
+    const int have_gnuplot = pft_shell("command -v gnuplot >/dev/null 2>&1", out, sizeof out) == 0;
+    remove("PWNED");
+    for (int variant = 0; variant < 3; variant++) {
+        char dir_set[256], name_set[256], run_dir[512];
+        snprintf(dir_set, sizeof dir_set, "experiment.output_dir=%s", variant == 0 ? evil : "inj");
+        snprintf(name_set, sizeof name_set, "experiment.name=%s", variant == 1 ? evil : "plain");
+        snprintf(run_dir, sizeof run_dir, "%s/%s", variant == 0 ? evil : "inj",
+                 variant == 1 ? evil : "plain");
+        const char *args[] = {"train",
+                              config,
+                              "--set",
+                              "training.steps=20",
+                              "--set",
+                              "eval.every=10",
+                              "--set",
+                              "eval.samples=500",
+                              "--set",
+                              dir_set,
+                              "--set",
+                              name_set,
+                              variant == 2 ? "--out" : NULL,
+                              evil,
+                              NULL};
+        if (variant == 2)
+            snprintf(run_dir, sizeof run_dir, "%s", evil);
+        cr_assert_eq(run_argv(args, out, sizeof out), 0, "%s", out);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/checkpoint.pfc", run_dir);
+        cr_assert(file_exists(path), "variant %d: no %s\n%s", variant, path, out);
+        cr_assert(!file_exists("PWNED"), "variant %d: a shell ran the config's text", variant);
+        snprintf(path, sizeof path, "%s/PWNED", run_dir);
+        cr_assert(!file_exists(path), "variant %d: a shell ran the config's text", variant);
+        snprintf(path, sizeof path, "%s/training.png", run_dir);
+        if (have_gnuplot) {
+            cr_assert(file_exists(path), "variant %d: no %s\n%s", variant, path, out);
+            snprintf(path, sizeof path, "%s/samples.png", run_dir);
+            cr_assert(file_exists(path), "variant %d: no %s\n%s", variant, path, out);
+        }
+    }
 }

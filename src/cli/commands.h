@@ -27,6 +27,12 @@ int pf_cli_parallel_begin(pf_parallel *par);
 int pf_cli_parallel_any(const pf_parallel *par, int flag);
 void pf_cli_parallel_end(void);
 
+/* Runs `gnuplot -c script args...` (args NULL-terminated, at most 4) with dir
+ * as its working directory, without a shell and with its output discarded;
+ * 1 if it ran and succeeded. Scripts name their files relative to dir and
+ * take every text from outside as ARG1, ARG2, ... */
+int pf_cli_gnuplot(const char *dir, const char *script, const char *const args[]);
+
 /* training.png (and samples.png for 2-D targets) in a finished run's directory. */
 void pf_cli_plot_run(const char *dir, pf_experiment *e);
 
