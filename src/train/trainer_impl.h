@@ -58,4 +58,8 @@ pf_status pf_train_gather(pf_trainer *t, double *v, long total, long first, long
 pf_status pf_train_reduce_step(pf_trainer *t, pf_status st, long rows, long B, double *loss,
                                double *grad_norm, double *nfe_forward, double *nfe_backward);
 
+/* checkpoint.c: the BLAS thread count a checkpoint was written with (0:
+ * unknown, files before version 3). */
+pf_status pf_checkpoint_blas_threads(const char *path, long *threads);
+
 #endif
