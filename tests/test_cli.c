@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -254,4 +256,148 @@ Test(cli, shell_syntax_in_run_directory_names_runs_nothing)
             cr_assert(file_exists(path), "variant %d: no %s\n%s", variant, path, out);
         }
     }
+}
+
+/* Starts the tool with an argument vector, its output discarded; returns the pid. */
+static pid_t spawn_tool(const char *const args[])
+{
+    const char *argv[64] = {PF_CLI_PATH};
+    int n = 1;
+    while (args[n - 1] && n < 63) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* metrics.csv without its `seconds` column (wall time differs between runs). */
+static void metrics_without_seconds(const char *dir, char *out, size_t size)
+{
+    char path[512], line[1024];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s missing", path);
+    int seconds = -1;
+    size_t used = 0;
+    out[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        char kept[1024] = "";
+        size_t k = 0;
+        int col = 0;
+        for (char *cellp = line, *next; cellp; cellp = next, col++) {
+            next = strpbrk(cellp, ",\n");
+            size_t len = next ? (size_t)(next - cellp) : strlen(cellp);
+            if (seconds < 0 && strncmp(cellp, "seconds", 7) == 0 && len == 7)
+                seconds = col;
+            if (col != seconds) {
+                memcpy(kept + k, cellp, len + (next ? 1 : 0));
+                k += len + (next ? 1 : 0);
+                kept[k] = '\0';
+            }
+            next = next && *next == ',' ? next + 1 : NULL;
+        }
+        cr_assert_geq(seconds, 0, "%s: no seconds column in the header", path);
+        used += (size_t)snprintf(out + used, size - used, "%s|", kept);
+        cr_assert_lt(used, size);
+    }
+    fclose(f);
+}
+
+static void expect_same_metrics(const char *dir_a, const char *dir_b)
+{
+    static char a[1 << 16], b[1 << 16];
+    metrics_without_seconds(dir_a, a, sizeof a);
+    metrics_without_seconds(dir_b, b, sizeof b);
+    cr_assert_str_eq(b, a, "%s/metrics.csv differs from the uninterrupted %s/metrics.csv", dir_b,
+                     dir_a);
+}
+
+/* Stops by --stop-at at steps on and off the metrics grid, with checkpoints
+ * at every row and every 7 steps: metrics.csv and the checkpoint after the
+ * last resume equal the uninterrupted run's. */
+Test(cli, metrics_after_stops_and_resumes_equal_the_uninterrupted_run)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    for (int every = 0; every <= 7; every += 7) {
+        cr_assert_eq(pft_shell("rm -rf metrics_whole metrics_cut", out, sizeof out), 0);
+        char ck[64];
+        snprintf(ck, sizeof ck, "training.checkpoint_every=%d", every);
+        const char *whole[] = {"train", config,
+                               "--set", "training.steps=60",
+                               "--set", "eval.every=10",
+                               "--set", "eval.samples=200",
+                               "--set", ck,
+                               "--out", "metrics_whole",
+                               NULL};
+        cr_assert_eq(run_argv(whole, out, sizeof out), 0, "%s", out);
+        const char *first[] = {"train",     config,
+                               "--set",     "training.steps=60",
+                               "--set",     "eval.every=10",
+                               "--set",     "eval.samples=200",
+                               "--set",     ck,
+                               "--out",     "metrics_cut",
+                               "--stop-at", "13",
+                               NULL};
+        cr_assert_eq(run_argv(first, out, sizeof out), 0, "%s", out);
+        const char *stops[] = {"20", "27", "34", "35", "40", NULL};
+        for (int k = 0; stops[k]; k++) {
+            const char *resume[] = {"train",     "--resume", "metrics_cut",
+                                    "--stop-at", stops[k],   NULL};
+            cr_assert_eq(run_argv(resume, out, sizeof out), 0, "%s", out);
+        }
+        const char *last[] = {"train", "--resume", "metrics_cut", NULL};
+        cr_assert_eq(run_argv(last, out, sizeof out), 0, "%s", out);
+        expect_same_metrics("metrics_whole", "metrics_cut");
+        expect_same_file("metrics_whole/checkpoint.pfc", "metrics_cut/checkpoint.pfc");
+    }
+}
+
+/* kill -9 at random moments (seeded), then resume (or start again when no
+ * checkpoint was written yet), until a run completes. */
+Test(cli, metrics_after_kills_and_resumes_equal_the_uninterrupted_run)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const char *sets[] = {"--set", "training.steps=400", "--set", "eval.every=10",
+                          "--set", "eval.samples=200",   "--set", "training.checkpoint_every=3"};
+    const char *whole[] = {"train", config,  sets[0], sets[1], sets[2],      sets[3], sets[4],
+                           sets[5], sets[6], sets[7], "--out", "kill_whole", NULL};
+    cr_assert_eq(run_argv(whole, out, sizeof out), 0, "%s", out);
+    const char *fresh[] = {"train", config,  sets[0], sets[1], sets[2],    sets[3], sets[4],
+                           sets[5], sets[6], sets[7], "--out", "kill_cut", NULL};
+    const char *resume[] = {"train", "--resume", "kill_cut", NULL};
+    cr_assert_eq(pft_shell("rm -rf kill_cut", out, sizeof out), 0);
+    srand(2026);
+    int kills = 0, completed = 0;
+    for (int trial = 0; trial < 40 && !completed; trial++) {
+        const int started = file_exists("kill_cut/checkpoint.pfc");
+        pid_t pid = spawn_tool(started ? resume : fresh);
+        struct timespec wait = {0, (long)(20000 + rand() % 600000) * 1000};
+        nanosleep(&wait, NULL);
+        int status;
+        if (trial < 12 && waitpid(pid, &status, WNOHANG) == 0) {
+            kill(pid, SIGKILL);
+            kills++;
+        }
+        waitpid(pid, &status, 0);
+        completed = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    cr_assert(completed, "no run completed");
+    cr_log_info("%d kills", kills);
+    cr_assert_geq(kills, 6, "only %d kills landed", kills);
+    expect_same_metrics("kill_whole", "kill_cut");
+    expect_same_file("kill_whole/checkpoint.pfc", "kill_cut/checkpoint.pfc");
 }

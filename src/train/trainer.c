@@ -351,8 +351,12 @@ pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback ca
             continue;
         pf_metrics m;
         PF_TRY(pf_trainer_evaluate(t, &m));
-        t->loss_sum = t->grad_norm_sum = 0;
-        t->rows_steps = 0;
+        if (t->step % o->eval_every == 0 || t->step == o->steps) {
+            /* a row off the grid (a stop) leaves its steps in the sums: a
+             * resumed run's next row averages what an uninterrupted one does */
+            t->loss_sum = t->grad_norm_sum = 0;
+            t->rows_steps = 0;
+        }
         if (pf_train_any(t, callback ? callback(user, &m) : 0))
             break;
     }
