@@ -89,7 +89,8 @@ Test(cli, eval_of_a_trained_mixture_recovers_the_exact_mean_and_the_training_ess
 {
     static char out[16384];
     char args[4200];
-    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg --out cli_run", PF_SOURCE_DIR);
+    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg --out cli_run --force",
+             PF_SOURCE_DIR);
     cr_assert_eq(run(args, out, sizeof out), 0);
     FILE *f = fopen("cli_run/metrics.csv", "r");
     char line[512], last[512] = "";
@@ -138,10 +139,11 @@ Test(cli, stopping_and_resuming_gives_the_same_checkpoint_bit_for_bit)
     static char out[8192];
     char args[4400];
     const char *set = "--set training.steps=300 --set eval.every=100";
-    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_a", PF_SOURCE_DIR,
-             set);
+    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_a --force",
+             PF_SOURCE_DIR, set);
     cr_assert_eq(run(args, out, sizeof out), 0);
-    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_b --stop-at 100",
+    snprintf(args, sizeof args,
+             "train %s/configs/quickstart.cfg %s --out resume_b --stop-at 100 --force",
              PF_SOURCE_DIR, set);
     cr_assert_eq(run(args, out, sizeof out), 0);
     cr_assert_eq(run("train --resume resume_b", out, sizeof out), 0);
@@ -182,10 +184,10 @@ Test(cli, resuming_a_cnf_with_hutchinson_probes_is_exact_and_changed_settings_ar
     const char *set = "--set training.steps=6 --set eval.every=3 --set eval.samples=64 "
                       "--set training.batch=16 --set data.n_holdout=64";
     const char *cfg = "configs/cnf_mgm6d_reverse_path_hutchinson.cfg";
-    snprintf(args, sizeof args, "train %s/%s %s --out hutch_a", PF_SOURCE_DIR, cfg, set);
+    snprintf(args, sizeof args, "train %s/%s %s --out hutch_a --force", PF_SOURCE_DIR, cfg, set);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
-    snprintf(args, sizeof args, "train %s/%s %s --out hutch_b --stop-at 3", PF_SOURCE_DIR, cfg,
-             set);
+    snprintf(args, sizeof args, "train %s/%s %s --out hutch_b --stop-at 3 --force", PF_SOURCE_DIR,
+             cfg, set);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
     cr_assert_neq(run_capture("train --resume hutch_b --set training.lr=0.5", out, sizeof out, 1),
                   0);
@@ -226,6 +228,7 @@ Test(cli, shell_syntax_in_run_directory_names_runs_nothing)
         snprintf(run_dir, sizeof run_dir, "%s/%s", variant == 0 ? evil : "inj",
                  variant == 1 ? evil : "plain");
         const char *args[] = {"train",
+                              "--force",
                               config,
                               "--set",
                               "training.steps=20",
@@ -373,8 +376,8 @@ Test(cli, metrics_after_kills_and_resumes_equal_the_uninterrupted_run)
     snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
     const char *sets[] = {"--set", "training.steps=400", "--set", "eval.every=10",
                           "--set", "eval.samples=200",   "--set", "training.checkpoint_every=3"};
-    const char *whole[] = {"train", config,  sets[0], sets[1], sets[2],      sets[3], sets[4],
-                           sets[5], sets[6], sets[7], "--out", "kill_whole", NULL};
+    const char *whole[] = {"train", config,  sets[0], sets[1], sets[2],      sets[3],   sets[4],
+                           sets[5], sets[6], sets[7], "--out", "kill_whole", "--force", NULL};
     cr_assert_eq(run_argv(whole, out, sizeof out), 0, "%s", out);
     const char *fresh[] = {"train", config,  sets[0], sets[1], sets[2],    sets[3], sets[4],
                            sets[5], sets[6], sets[7], "--out", "kill_cut", NULL};
@@ -400,4 +403,81 @@ Test(cli, metrics_after_kills_and_resumes_equal_the_uninterrupted_run)
     cr_assert_geq(kills, 6, "only %d kills landed", kills);
     expect_same_metrics("kill_whole", "kill_cut");
     expect_same_file("kill_whole/checkpoint.pfc", "kill_cut/checkpoint.pfc");
+}
+
+/* One writer per run directory: a second train or resume is refused naming
+ * the first one's pid; a finished run is not overwritten without --force,
+ * and --force clears its old results and plots. */
+Test(cli, a_run_directory_has_one_writer_and_is_replaced_only_with_force)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    cr_assert_eq(pft_shell("rm -rf locked", out, sizeof out), 0);
+    const char *longer[] = {"train", config,   "--set", "training.steps=100000",
+                            "--out", "locked", NULL};
+    pid_t first = spawn_tool(longer);
+    for (int i = 0; i < 200 && !file_exists("locked/metrics.csv"); i++) {
+        struct timespec wait = {0, 20 * 1000 * 1000};
+        nanosleep(&wait, NULL);
+    }
+    cr_assert(file_exists("locked/metrics.csv"), "the first run did not start");
+    char pid_text[32];
+    snprintf(pid_text, sizeof pid_text, "pid %ld", (long)first);
+    const char *second[] = {"train", config,   "--set",   "training.steps=10",
+                            "--out", "locked", "--force", NULL};
+    int code = run_argv(second, out, sizeof out);
+    const char *resume[] = {"train", "--resume", "locked", NULL};
+    static char out2[16384];
+    int code2 = run_argv(resume, out2, sizeof out2);
+    kill(first, SIGKILL);
+    waitpid(first, NULL, 0);
+    cr_assert_neq(code, 0, "a second writer was let in:\n%s", out);
+    cr_assert_not_null(strstr(out, pid_text), "the holder (%s) is not named:\n%s", pid_text, out);
+    cr_assert_neq(code2, 0, "a resume was let in beside a writer:\n%s", out2);
+    cr_assert_not_null(strstr(out2, pid_text), "%s", out2);
+
+    /* a finished run: refused without --force, untouched */
+    const char *done[] = {"train",         config,  "--set",    "training.steps=20", "--set",
+                          "eval.every=10", "--out", "finished", "--force",           NULL};
+    cr_assert_eq(run_argv(done, out, sizeof out), 0, "%s", out);
+    FILE *f = fopen("finished/observables.png", "w"); /* a plot this run does not draw */
+    fclose(f);
+    const char *again[] = {"train", config,     "--set", "training.steps=30",
+                           "--out", "finished", NULL};
+    cr_assert_eq(run_argv(again, out, sizeof out), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "--force"), "%s", out);
+    cr_assert_not_null(strstr(out, "finished"), "%s", out);
+    char metrics[1 << 14];
+    metrics_without_seconds("finished", metrics, sizeof metrics);
+    cr_assert_not_null(strstr(metrics, "|20,"), "the refused run touched metrics.csv: %s", metrics);
+    const char *forced[] = {"train",         config,  "--set",    "training.steps=30", "--set",
+                            "eval.every=10", "--out", "finished", "--force",           NULL};
+    cr_assert_eq(run_argv(forced, out, sizeof out), 0, "%s", out);
+    cr_assert(!file_exists("finished/observables.png"), "--force left an old plot");
+    metrics_without_seconds("finished", metrics, sizeof metrics);
+    cr_assert_not_null(strstr(metrics, "|30,"), "%s", metrics);
+}
+
+/* Temporaries a kill -9 left in the middle of an atomic write are removed
+ * when the run is resumed; other files stay. */
+Test(cli, a_resume_removes_the_temporaries_of_killed_writes)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const char *first[] = {"train", config,      "--set", "training.steps=20", "--out",
+                           "stale", "--stop-at", "10",    "--force",           NULL};
+    cr_assert_eq(run_argv(first, out, sizeof out), 0, "%s", out);
+    const char *stale[] = {"stale/checkpoint.pfc.tmp.4242", "stale/checkpoint.pfc.tmp.99999",
+                           "stale/config.cfg.tmp.17"};
+    const char *kept = "stale/checkpoint.pfc.tmp.mine";
+    for (int k = 0; k < 3; k++)
+        fclose(fopen(stale[k], "w"));
+    fclose(fopen(kept, "w"));
+    const char *resume[] = {"train", "--resume", "stale", NULL};
+    cr_assert_eq(run_argv(resume, out, sizeof out), 0, "%s", out);
+    for (int k = 0; k < 3; k++)
+        cr_assert(!file_exists(stale[k]), "%s left behind", stale[k]);
+    cr_assert(file_exists(kept), "a file that is no temporary of ours was removed");
 }

@@ -466,8 +466,9 @@ Test(experiment, the_cli_refuses_a_bad_config_with_a_message_and_a_nonzero_exit)
     cr_assert_eq(code, 2);
     cr_assert_not_null(strstr(err, "usage"), "%s", err);
     write_file("cli_good.cfg", GOOD);
-    code = run_cli("train cli_good.cfg --set training.steps=10 --set eval.every=5 --out cli_out",
-                   err, sizeof err);
+    code = run_cli(
+        "train cli_good.cfg --set training.steps=10 --set eval.every=5 --out cli_out --force", err,
+        sizeof err);
     cr_assert_eq(code, 0, "stderr: %s", err);
     cr_assert_not_null(strstr(err, "step 5/10"), "plain lines when not a terminal: %s", err);
     cr_assert_not_null(strstr(err, "step 10/10"), "%s", err);
