@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/npy.h"
 #include "testutil.h"
 
@@ -480,4 +481,53 @@ Test(cli, a_resume_removes_the_temporaries_of_killed_writes)
     for (int k = 0; k < 3; k++)
         cr_assert(!file_exists(stale[k]), "%s left behind", stale[k]);
     cr_assert(file_exists(kept), "a file that is no temporary of ours was removed");
+}
+
+/* A copy of run `from`'s checkpoint as `to` with every parameter set to
+ * `value` (checksum recomputed: a forged or diverged file). */
+static void checkpoint_with_params(const char *from, const char *to, double value)
+{
+    static unsigned char buf[1 << 20];
+    FILE *f = fopen(from, "rb");
+    cr_assert_not_null(f, "%s", from);
+    size_t size = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    uint32_t L;
+    uint64_t n;
+    memcpy(&L, buf + 12, 4);
+    memcpy(&n, buf + 16 + L, 8);
+    cr_assert_eq(size, 16 + L + 88 + 24 * n + 8);
+    for (uint64_t i = 0; i < n; i++)
+        memcpy(buf + 16 + L + 88 + 8 * i, &value, 8);
+    uint64_t sum = pf_fnv1a(PF_FNV1A_INIT, buf, size - 8);
+    memcpy(buf + size - 8, &sum, 8);
+    f = fopen(to, "wb");
+    fwrite(buf, 1, size, f);
+    fclose(f);
+}
+
+/* NaN parameters are refused on load; finite parameters whose samples are
+ * not finite are refused on output, and nothing is written. */
+Test(cli, non_finite_parameters_and_samples_are_refused)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const char *train[] = {"train", config,      "--set",   "training.steps=10",
+                           "--out", "nonfinite", "--force", NULL};
+    cr_assert_eq(run_argv(train, out, sizeof out), 0, "%s", out);
+    checkpoint_with_params("nonfinite/checkpoint.pfc", "nonfinite/nan.pfc", NAN);
+    remove("nonfinite/nan.npy");
+    const char *nan_sample[] = {"sample", "nonfinite/nan.pfc", "-n", "10",
+                                "-o",     "nonfinite/nan.npy", NULL};
+    cr_assert_neq(run_argv(nan_sample, out, sizeof out), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "nonfinite/nan.pfc: parameters: value 0 is nan"), "%s", out);
+    cr_assert(!file_exists("nonfinite/nan.npy"));
+    checkpoint_with_params("nonfinite/checkpoint.pfc", "nonfinite/huge.pfc", 1e300);
+    remove("nonfinite/huge.npy");
+    const char *huge_sample[] = {"sample", "nonfinite/huge.pfc", "-n", "10",
+                                 "-o",     "nonfinite/huge.npy", NULL};
+    cr_assert_neq(run_argv(huge_sample, out, sizeof out), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "non-finite"), "%s", out);
+    cr_assert(!file_exists("nonfinite/huge.npy"), "non-finite samples were written");
 }

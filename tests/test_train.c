@@ -265,21 +265,21 @@ Test(train, version_1_and_2_checkpoints_still_load)
     pf_target *target;
     cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
     pf_flow *flow = tiny_flow(1);
-    pf_trainer *t = saved_trainer(flow, target, "v3.pfc");
+    pf_trainer *t = saved_trainer(flow, target, "legacy_src.pfc");
     for (uint32_t version = 1; version <= 2; version++) {
         ckpt_file c, old;
-        read_ckpt("v3.pfc", &c);
+        read_ckpt("legacy_src.pfc", &c);
         const size_t fields_at = 16 + (size_t)c.L, keep = version == 1 ? 32 : 40, drop = 88 - keep;
         memcpy(old.buf, c.buf, fields_at + keep);
         memcpy(old.buf + fields_at + keep, c.buf + fields_at + 88, c.size - fields_at - 88);
         old.size = c.size - drop;
         memcpy(old.buf + 8, &version, 4);
-        write_ckpt("old.pfc", &old, PF_FNV1A_LEGACY_INIT);
+        write_ckpt("legacy.pfc", &old, PF_FNV1A_LEGACY_INIT);
         pf_flow *other = tiny_flow(5);
         pf_train_options o = tiny_options();
         pf_trainer *u;
         cr_assert_eq(pf_trainer_create(other, target, &o, &u), PF_OK);
-        cr_assert_eq(pf_trainer_load(u, "old.pfc"), PF_OK, "version %u: %s", version,
+        cr_assert_eq(pf_trainer_load(u, "legacy.pfc"), PF_OK, "version %u: %s", version,
                      pf_last_error());
         cr_assert_eq(pf_trainer_steps_done(u), 3);
         cr_assert(memcmp(pf_flow_params(flow), pf_flow_params(other),
@@ -287,15 +287,15 @@ Test(train, version_1_and_2_checkpoints_still_load)
         pf_trainer_destroy(u);
         pf_flow_destroy(other);
         /* the new basis on an old version is a checksum mismatch */
-        write_ckpt("old.pfc", &old, PF_FNV1A_INIT);
-        cr_assert_eq(pf_flow_load_checkpoint(flow, "old.pfc"), PF_ERR_FORMAT);
+        write_ckpt("legacy.pfc", &old, PF_FNV1A_INIT);
+        cr_assert_eq(pf_flow_load_checkpoint(flow, "legacy.pfc"), PF_ERR_FORMAT);
         cr_assert_not_null(strstr(pf_last_error(), "checksum"), "%s", pf_last_error());
     }
     pf_trainer_destroy(t);
     pf_flow_destroy(flow);
     pf_target_destroy(target);
-    remove("v3.pfc");
-    remove("old.pfc");
+    remove("legacy_src.pfc");
+    remove("legacy.pfc");
 }
 
 /* A forged file with a valid checksum: one field changed at `offset`
@@ -304,7 +304,7 @@ static void expect_forged_refused(pf_flow *flow, size_t offset, const void *byte
                                   const char *field)
 {
     ckpt_file c;
-    read_ckpt("v3.pfc", &c);
+    read_ckpt("ranges.pfc", &c);
     memcpy(c.buf + 16 + c.L + offset, bytes, n);
     write_ckpt("forged.pfc", &c, PF_FNV1A_INIT);
     cr_assert_eq(pf_flow_load_checkpoint(flow, "forged.pfc"), PF_ERR_FORMAT, "forged %s accepted",
@@ -317,7 +317,7 @@ Test(train, checkpoint_fields_are_range_checked_after_the_checksum)
     pf_target *target;
     cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
     pf_flow *flow = tiny_flow(1);
-    pf_trainer *t = saved_trainer(flow, target, "v3.pfc");
+    pf_trainer *t = saved_trainer(flow, target, "ranges.pfc");
     const int64_t negative = -5;
     const double nan = NAN, inf = INFINITY, minus = -1.0;
     expect_forged_refused(flow, 8, &negative, 8, "step");     /* steps */
@@ -330,11 +330,11 @@ Test(train, checkpoint_fields_are_range_checked_after_the_checksum)
     const size_t n = pf_flow_n_params(flow);
     expect_forged_refused(flow, 88 + 8 * n, &nan, 8, "adam_m");
     expect_forged_refused(flow, 88 + 16 * n + 8, &minus, 8, "adam_v: value 1");
-    cr_assert_eq(pf_flow_load_checkpoint(flow, "v3.pfc"), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_flow_load_checkpoint(flow, "ranges.pfc"), PF_OK, "%s", pf_last_error());
     pf_trainer_destroy(t);
     pf_flow_destroy(flow);
     pf_target_destroy(target);
-    remove("v3.pfc");
+    remove("ranges.pfc");
     remove("forged.pfc");
 }
 
@@ -344,9 +344,9 @@ Test(train, a_foreign_flow_description_is_printed_escaped)
     pf_target *target;
     cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
     pf_flow *flow = tiny_flow(1);
-    pf_trainer *t = saved_trainer(flow, target, "v3.pfc");
+    pf_trainer *t = saved_trainer(flow, target, "escape_src.pfc");
     ckpt_file c;
-    read_ckpt("v3.pfc", &c);
+    read_ckpt("escape_src.pfc", &c);
     memcpy(c.buf + 16, "\x1b]0;x\x07\x1b[31m", 11);
     write_ckpt("escaped.pfc", &c, PF_FNV1A_INIT);
     cr_assert_eq(pf_flow_load_checkpoint(flow, "escaped.pfc"), PF_ERR_FORMAT);
@@ -357,6 +357,75 @@ Test(train, a_foreign_flow_description_is_printed_escaped)
     pf_trainer_destroy(t);
     pf_flow_destroy(flow);
     pf_target_destroy(target);
-    remove("v3.pfc");
+    remove("escape_src.pfc");
     remove("escaped.pfc");
+}
+
+/* The mixture's action for the first `finite` calls, NaN after: a run that
+ * diverges at a known step. */
+typedef struct turning_target {
+    pf_target *inner;
+    int calls, finite;
+} turning_target;
+
+static int turning_action(void *user, int B, const double *x, double *S)
+{
+    turning_target *tt = user;
+    pf_target_action(tt->inner, B, x, S);
+    if (++tt->calls > tt->finite)
+        for (int b = 0; b < B; b++)
+            S[b] = NAN;
+    return 0;
+}
+
+static int turning_force(void *user, int B, const double *x, double *F)
+{
+    turning_target *tt = user;
+    pf_target_force(tt->inner, B, x, F);
+    if (tt->calls > tt->finite)
+        for (int i = 0; i < 2 * B; i++)
+            F[i] = NAN;
+    return 0;
+}
+
+/* Stopped after max_bad_steps failures, the trainer holds (and saves) the
+ * parameters at which the last finite loss was computed: not the ones the
+ * last update produced, which are those the failures were computed at. */
+Test(train, a_stopped_run_keeps_the_parameters_of_its_last_finite_loss)
+{
+    turning_target tt = {NULL, 0, 4};
+    cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &tt.inner), PF_OK);
+    pf_target *target;
+    cr_assert_eq(pf_target_custom_create(2, turning_action, turning_force, &tt, &target), PF_OK);
+    pf_flow *flow = tiny_flow(1);
+    const size_t n = pf_flow_n_params(flow);
+    double *before = malloc(n * sizeof *before), *last_good = malloc(n * sizeof *last_good);
+    pf_train_options o = tiny_options();
+    o.n_holdout = 0;
+    o.max_bad_steps = 3;
+    pf_trainer *t;
+    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK, "%s", pf_last_error());
+    pf_status st = PF_OK;
+    for (int k = 0; k < 20 && st == PF_OK; k++) {
+        memcpy(before, pf_flow_params(flow), n * sizeof *before);
+        double loss;
+        st = pf_trainer_step(t, &loss, NULL);
+        if (st == PF_OK && isfinite(loss))
+            memcpy(last_good, before, n * sizeof *before);
+    }
+    cr_assert_eq(st, PF_ERR_NUMERIC, "%s", pf_last_error());
+    cr_assert(memcmp(pf_flow_params(flow), last_good, n * sizeof *before) == 0,
+              "the stopped trainer does not hold the parameters of its last finite loss");
+    cr_assert_eq(pf_trainer_save(t, "stopped.pfc"), PF_OK, "%s", pf_last_error());
+    pf_flow *other = tiny_flow(9);
+    cr_assert_eq(pf_flow_load_checkpoint(other, "stopped.pfc"), PF_OK, "%s", pf_last_error());
+    cr_assert(memcmp(pf_flow_params(other), last_good, n * sizeof *before) == 0);
+    free(before);
+    free(last_good);
+    pf_trainer_destroy(t);
+    pf_flow_destroy(flow);
+    pf_flow_destroy(other);
+    pf_target_destroy(target);
+    pf_target_destroy(tt.inner);
+    remove("stopped.pfc");
 }

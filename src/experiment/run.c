@@ -199,8 +199,19 @@ static pf_status write_samples(pf_experiment *e, const char *dir)
             st = pf_target_action(e->target, n, x + o, S + off);
         pf_flow_base_log_prob(e->flow, n, z + o, lq0 + off, NULL);
     }
-    for (int i = 0; st == PF_OK && i < N; i++)
+    long bad = 0;
+    for (int i = 0; st == PF_OK && i < N; i++) {
         S[i] = -S[i] - (lq0[i] - ldj[i]); /* log w = −S − log q */
+        int ok = !isnan(S[i]) && S[i] != INFINITY;
+        for (int j = 0; j < d; j++)
+            ok = ok && isfinite(x[(size_t)i * d + j]);
+        bad += !ok;
+    }
+    if (st == PF_OK && bad)
+        st = pf_fail(PF_ERR_NUMERIC,
+                     "%s/samples.npy: %ld of %d flow samples or their log weights are non-finite "
+                     "(the flow has diverged); not written",
+                     dir, bad, N);
     char path[4400];
     size_t shape[2] = {(size_t)N, (size_t)d};
     snprintf(path, sizeof path, "%s/samples.npy", dir);

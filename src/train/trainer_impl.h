@@ -20,6 +20,8 @@ struct pf_trainer {
     int d, eval_chunk;
     size_t n_params;
     double *grad;      /* n_params */
+    double *good_params; /* n_params: those of the last finite loss (before its update) */
+    int has_good_params;
     double *input;     /* batch×d: base samples or data */
     double *eval_z, *eval_x; /* eval_chunk×d */
     double *eval_ldj, *eval_log_q0, *eval_S; /* eval_chunk */
