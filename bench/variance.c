@@ -7,6 +7,7 @@
  * the landing: `path` variance falls towards zero as q → p, `total` does not.
  * variance.csv and variance.png (gnuplot) in DIR. */
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,12 +81,16 @@ static int parse(int argc, char **argv, variance_args *a)
         const char *s = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(s, "--checkpoint") == 0 && next)
             a->checkpoint = argv[++i];
-        else if (strcmp(s, "--samples") == 0 && next)
-            a->samples = atoi(argv[++i]);
-        else if (strcmp(s, "--steps") == 0 && next)
-            a->steps = atol(argv[++i]);
-        else if (strcmp(s, "--every") == 0 && next)
-            a->every = atoi(argv[++i]);
+        else if (strcmp(s, "--samples") == 0 && next) {
+            if (pf_cli_int_option("variance", s, argv[++i], 2, INT_MAX, &a->samples))
+                return -1;
+        } else if (strcmp(s, "--steps") == 0 && next) {
+            if (pf_cli_long_option("variance", s, argv[++i], 0, LONG_MAX, &a->steps))
+                return -1;
+        } else if (strcmp(s, "--every") == 0 && next) {
+            if (pf_cli_int_option("variance", s, argv[++i], 1, INT_MAX, &a->every))
+                return -1;
+        }
         else if (strcmp(s, "--out") == 0 && next)
             a->dir = argv[++i];
         else if (strcmp(s, "--set") == 0 && next && a->n_overrides < 64)
@@ -139,9 +144,11 @@ static pf_status measure_row(pf_experiment *e, FILE *csv, long step, int samples
 int pf_variance_main(int argc, char **argv)
 {
     variance_args a;
-    if (!parse(argc, argv, &a)) {
-        fprintf(stderr, "usage: pathflow variance CONFIG [--checkpoint F] [--samples N] "
-                        "[--steps S] [--every K] [--out DIR] [--set key=value ...]\n");
+    const int parsed = parse(argc, argv, &a);
+    if (parsed <= 0) { /* -1: a bad number, already reported */
+        if (parsed == 0)
+            fprintf(stderr, "usage: pathflow variance CONFIG [--checkpoint F] [--samples N] "
+                            "[--steps S] [--every K] [--out DIR] [--set key=value ...]\n");
         return 2;
     }
     pf_experiment *e = NULL;

@@ -531,3 +531,55 @@ Test(cli, non_finite_parameters_and_samples_are_refused)
     cr_assert_not_null(strstr(out, "non-finite"), "%s", out);
     cr_assert(!file_exists("nonfinite/huge.npy"), "non-finite samples were written");
 }
+
+/* Every numeric option is read whole, in range, without overflow; a bad
+ * one is refused (exit 2) naming the option and the text. */
+Test(cli, numeric_options_are_parsed_strictly)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const struct {
+        const char *args[12];
+        const char *option, *text;
+    } cases[] = {
+        {{"train", config, "--out", "strict", "--stop-at", "1e3"}, "--stop-at", "1e3"},
+        {{"train", config, "--out", "strict", "--stop-at", "abc"}, "--stop-at", "abc"},
+        {{"train", config, "--out", "strict", "--stop-at", "-5"}, "--stop-at", "-5"},
+        {{"train", config, "--out", "strict", "--stop-at", "0"}, "--stop-at", "0"},
+        {{"train", config, "--out", "strict", "--stop-at", "99999999999999999999"},
+         "--stop-at",
+         "99999999999999999999"},
+        {{"sample", "no_run", "-o", "x.npy", "-n", "4294967297"}, "-n", "4294967297"},
+        {{"sample", "no_run", "-o", "x.npy", "-n", "10x"}, "-n", "10x"},
+        {{"sample", "no_run", "-o", "x.npy", "-n", ""}, "-n", "''"},
+        {{"sample", "no_run", "-o", "x.npy", "--seed", "-1"}, "--seed", "-1"},
+        {{"sample", "no_run", "-o", "x.npy", "--seed", "18446744073709551616"},
+         "--seed",
+         "18446744073709551616"},
+        {{"eval", "no_run", "-n", "5e3"}, "-n", "5e3"},
+        {{"eval", "no_run", "--blocks", " 7"}, "--blocks", " 7"},
+        {{"eval", "no_run", "--seed", "1.5"}, "--seed", "1.5"},
+        {{"hmc", config, "-o", "x.npy", "-n", "x"}, "-n", "x"},
+        {{"hmc", config, "-o", "x.npy", "--step", "nan"}, "--step", "nan"},
+        {{"hmc", config, "-o", "x.npy", "--step", "-1"}, "--step", "-1"},
+        {{"hmc", config, "-o", "x.npy", "--step", "0.1s"}, "--step", "0.1s"},
+        {{"hmc", config, "-o", "x.npy", "--leapfrog", "0"}, "--leapfrog", "0"},
+        {{"hmc", config, "-o", "x.npy", "--thermalize", "-1"}, "--thermalize", "-1"},
+        {{"hmc", config, "-o", "x.npy", "--thin", "2.5"}, "--thin", "2.5"},
+        {{"hmc", config, "-o", "x.npy", "--seed", "abc"}, "--seed", "abc"},
+        {{"variance", config, "--samples", "1e3"}, "--samples", "1e3"},
+        {{"variance", config, "--steps", "x"}, "--steps", "x"},
+        {{"variance", config, "--every", "0"}, "--every", "0"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int code = run_argv(cases[k].args, out, sizeof out);
+        cr_assert_eq(code, 2, "%s %s %s: exit %d\n%s", cases[k].args[0], cases[k].option,
+                     cases[k].text, code, out);
+        char expect[128];
+        snprintf(expect, sizeof expect, "%s: '%s'", cases[k].option,
+                 strcmp(cases[k].text, "''") == 0 ? "" : cases[k].text);
+        cr_assert_not_null(strstr(out, expect), "'%s' not in:\n%s", expect, out);
+    }
+    cr_assert(!file_exists("strict/checkpoint.pfc"), "a refused option started a training");
+}

@@ -13,6 +13,17 @@ int pf_cli_exit_code(pf_status status);
 /* Prints "pathflow: <message>" for a failed status and returns its exit code. */
 int pf_cli_report(pf_status status);
 
+/* Numeric options, read strictly: the whole text, in [lo, hi], no overflow.
+ * 0, or -1 after "pathflow CMD: OPTION: 'TEXT' ..." on stderr. seed: any
+ * unsigned 64-bit decimal; positive: a finite double > 0. */
+int pf_cli_long_option(const char *cmd, const char *option, const char *text, long lo, long hi,
+                       long *out);
+int pf_cli_int_option(const char *cmd, const char *option, const char *text, int lo, int hi,
+                      int *out);
+int pf_cli_seed_option(const char *cmd, const char *option, const char *text,
+                       unsigned long long *out);
+int pf_cli_positive_option(const char *cmd, const char *option, const char *text, double *out);
+
 int pf_cli_train(int argc, char **argv);
 int pf_cli_hmc(int argc, char **argv);
 int pf_cli_sample(int argc, char **argv);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,10 @@ static int parse_args(int argc, char **argv, train_args *a)
             a->force = 1;
         else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc)
             a->resume = argv[++i];
-        else if (strcmp(argv[i], "--stop-at") == 0 && i + 1 < argc)
-            a->stop_at = atol(argv[++i]);
+        else if (strcmp(argv[i], "--stop-at") == 0 && i + 1 < argc) {
+            if (pf_cli_long_option("train", "--stop-at", argv[++i], 1, LONG_MAX, &a->stop_at))
+                return 2;
+        }
         else if (strncmp(argv[i], "--out=", 6) == 0)
             a->out = argv[i] + 6;
         else if (argv[i][0] != '-' && !a->config)
