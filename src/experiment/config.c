@@ -252,9 +252,9 @@ static pf_status fill_defaults(pf_experiment *e)
     return PF_OK;
 }
 
-/* The whole configuration, read once (a FIFO too) into a malloc'ed string;
- * a directory or a device is refused here: libconfig's scanner would exit
- * the process on a read error. */
+/* The whole configuration into a malloc'ed string; anything but a regular
+ * file is refused here (libconfig's scanner exits the process on a read
+ * error, e.g. of a directory, and a FIFO would not survive a second read). */
 static pf_status read_config_text(const char *path, char **text)
 {
     *text = NULL;
@@ -263,7 +263,7 @@ static pf_status read_config_text(const char *path, char **text)
         return pf_fail(PF_ERR_IO, "%s: cannot open the configuration file: %s", path,
                        strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
         return pf_fail(PF_ERR_CONFIG, "%s: not a regular file (a configuration is a file)", path);
     }
@@ -325,11 +325,13 @@ pf_status pf_config_load(pf_experiment *e, const char *path, const char *const *
     char *text;
     PF_TRY(read_config_text(path, &text));
     pf_status st = refuse_includes(path, text);
-    if (st == PF_OK && config_read_string(&e->config, text) != CONFIG_TRUE)
-        st = pf_fail(PF_ERR_CONFIG, "%s:%d: %s", path, config_error_line(&e->config),
-                     config_error_text(&e->config));
     free(text);
     PF_TRY(st);
+    /* read again by libconfig, for the file name in its settings' sources */
+    if (config_read_file(&e->config, path) != CONFIG_TRUE)
+        return pf_fail(PF_ERR_CONFIG, "%s:%d: %s",
+                       config_error_file(&e->config) ? config_error_file(&e->config) : path,
+                       config_error_line(&e->config), config_error_text(&e->config));
     e->overrides = calloc((size_t)(n_overrides > 0 ? n_overrides : 1), sizeof *e->overrides);
     if (!e->overrides)
         return pf_fail(PF_ERR_NOMEM, "cannot allocate overrides");
