@@ -583,3 +583,84 @@ Test(cli, numeric_options_are_parsed_strictly)
     }
     cr_assert(!file_exists("strict/checkpoint.pfc"), "a refused option started a training");
 }
+
+/* Waits (at most ~10 s) for path to exist. */
+static void wait_for_file(const char *path)
+{
+    for (int i = 0; i < 500 && !file_exists(path); i++) {
+        struct timespec wait = {0, 20 * 1000 * 1000};
+        nanosleep(&wait, NULL);
+    }
+    cr_assert(file_exists(path), "%s never appeared", path);
+}
+
+/* SIGTERM or SIGINT: training stops at the next step boundary, writes a
+ * checkpoint of that step, says so and exits non-zero; a resume continues
+ * from it. A second signal ends the process at once. */
+Test(cli, a_signal_stops_training_with_a_checkpoint_and_a_second_one_at_once)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const int signals[] = {SIGTERM, SIGINT};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(pft_shell("rm -rf signalled signalled.log", out, sizeof out), 0);
+        char argv0[4400];
+        snprintf(argv0, sizeof argv0,
+                 "exec %s train %s --set training.steps=1000000 --set eval.every=20 --out "
+                 "signalled > signalled.log 2>&1",
+                 PF_CLI_PATH, config);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            execl("/bin/sh", "sh", "-c", argv0, (char *)NULL);
+            _exit(127);
+        }
+        wait_for_file("signalled/checkpoint.pfc");
+        kill(pid, signals[k]);
+        int status;
+        waitpid(pid, &status, 0);
+        FILE *f = fopen("signalled.log", "r");
+        size_t n = fread(out, 1, sizeof out - 1, f);
+        out[n] = '\0';
+        fclose(f);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+                  "signal %d: status %d, expected a non-zero exit\n%s", signals[k], status, out);
+        cr_assert_not_null(strstr(out, "signalled/checkpoint.pfc"), "%s", out);
+        cr_assert_not_null(strstr(out, "--resume"), "%s", out);
+        static unsigned char buf[1 << 16];
+        f = fopen("signalled/checkpoint.pfc", "rb");
+        n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        uint32_t L;
+        int64_t step;
+        memcpy(&L, buf + 12, 4);
+        memcpy(&step, buf + 16 + L + 8, 8);
+        char said[64];
+        snprintf(said, sizeof said, "step %lld", (long long)step);
+        cr_assert_not_null(strstr(out, said), "the checkpoint holds %s:\n%s", said, out);
+        char stop[32];
+        snprintf(stop, sizeof stop, "%lld", (long long)step + 5);
+        const char *resume[] = {"train", "--resume", "signalled", "--stop-at", stop, NULL};
+        cr_assert_eq(run_argv(resume, out, sizeof out), 0, "%s", out);
+    }
+    /* the second signal: while the first stop evaluates a million samples */
+    cr_assert_eq(pft_shell("rm -rf signalled", out, sizeof out), 0);
+    const char *slow[] = {"train", config,
+                          "--set", "training.steps=1000000",
+                          "--set", "eval.every=1000000",
+                          "--set", "eval.samples=2000000",
+                          "--set", "training.checkpoint_every=1",
+                          "--out", "signalled",
+                          NULL};
+    pid_t pid = spawn_tool(slow);
+    wait_for_file("signalled/checkpoint.pfc");
+    kill(pid, SIGTERM);
+    struct timespec wait = {0, 100 * 1000 * 1000};
+    nanosleep(&wait, NULL);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+              "a second SIGTERM did not end the process at once (status %d)", status);
+}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -185,6 +186,40 @@ static int claim_run_dir(const char *dir, const train_args *a, int *lock_fd)
     return a->resume ? 0 : clear_for_new_run(dir, a->force);
 }
 
+static volatile sig_atomic_t signal_received;
+
+/* The first SIGTERM/SIGINT asks training to stop at the next step boundary;
+ * a second one ends the process at once, by that signal. */
+static void on_signal(int sig)
+{
+    if (signal_received) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    signal_received = sig;
+    pf_train_request_stop();
+    static const char msg[] = "\npathflow train: signal received: stopping after this step with "
+                              "a checkpoint (a second signal stops at once)\n";
+    ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)ignored;
+}
+
+/* Handlers for SIGTERM and SIGINT, unless the signal is ignored (a job
+ * started in the background with SIGINT ignored keeps it so). */
+static void catch_signals(void)
+{
+    const int sigs[] = {SIGTERM, SIGINT};
+    for (int k = 0; k < 2; k++) {
+        struct sigaction old, sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[k], &sa, NULL);
+    }
+}
+
 /* Loading and building happen on every process on its own: if they failed
  * everywhere (a bad config) process 0 says why; if only somewhere (a file one
  * node cannot read) those processes say why. All stop if any failed. */
@@ -234,11 +269,23 @@ int pf_cli_train(int argc, char **argv)
     }
     if (code == 0) {
         /* from here on failures are agreed: process 0 reports them */
-        st = pf_experiment_run_with(e, a.out, par.rank == 0 ? stderr : NULL, NULL, a.stop_at,
+        pf_metrics last;
+        last.step = -1;
+        catch_signals();
+        st = pf_experiment_run_with(e, a.out, par.rank == 0 ? stderr : NULL, &last, a.stop_at,
                                     a.resume != NULL);
-        if (st == PF_OK && par.rank == 0)
-            pf_cli_plot_run(dir, e);
-        code = par.rank == 0 ? pf_cli_report(st) : pf_cli_exit_code(st);
+        if (st == PF_OK && pf_train_stop_requested()) {
+            if (par.rank == 0)
+                fprintf(stderr,
+                        "pathflow train: stopped by %s at step %ld: %s/checkpoint.pfc holds it; "
+                        "continue with `pathflow train --resume %s`\n",
+                        signal_received == SIGINT ? "SIGINT" : "SIGTERM", last.step, dir, dir);
+            code = 128 + (signal_received ? signal_received : SIGTERM);
+        } else {
+            if (st == PF_OK && par.rank == 0)
+                pf_cli_plot_run(dir, e);
+            code = par.rank == 0 ? pf_cli_report(st) : pf_cli_exit_code(st);
+        }
     }
     pf_experiment_destroy(e);
     pf_cli_parallel_end();

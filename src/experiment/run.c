@@ -367,6 +367,11 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
                 pf_estimator_kind_name(e->options.estimator), e->options.steps, e->options.batch,
                 processes, dir);
     PF_TRY(train(&r, dir, stop_at, resume));
+    if (pf_train_stop_requested()) { /* asked to stop (a signal): the checkpoint is enough */
+        if (last)
+            *last = r.last;
+        return PF_OK;
+    }
     if (r.root)
         PF_TRY(write_samples(e, dir));
     if (last)

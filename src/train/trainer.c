@@ -3,6 +3,7 @@
 #include <pathflow/train.h>
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -346,16 +347,26 @@ pf_status pf_trainer_evaluate(pf_trainer *t, pf_metrics *m)
     return PF_OK;
 }
 
+static volatile sig_atomic_t stop_requested;
+
+void pf_train_request_stop(void) { stop_requested = 1; }
+
+int pf_train_stop_requested(void) { return stop_requested != 0; }
+
 pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback callback,
                                void *user)
 {
     const pf_train_options *o = &t->options;
-    const long end = (stop_at > 0 && stop_at < o->steps) ? stop_at : o->steps;
+    long end = (stop_at > 0 && stop_at < o->steps) ? stop_at : o->steps;
     while (t->step < end) {
         double loss;
         PF_TRY(pf_trainer_step(t, &loss, NULL));
         if (t->progress)
             t->progress(t->progress_user, t->step, loss);
+        if (pf_train_any(t, stop_requested != 0)) { /* all processes stop at one step */
+            stop_requested = 1;
+            end = t->step;
+        }
         if (t->step % o->eval_every != 0 && t->step != end)
             continue;
         pf_metrics m;
