@@ -664,3 +664,27 @@ Test(cli, a_signal_stops_training_with_a_checkpoint_and_a_second_one_at_once)
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
               "a second SIGTERM did not end the process at once (status %d)", status);
 }
+
+/* The BLAS thread count travels with the checkpoint; a resume under another
+ * count is warned about (bit-exact resume needs the same), under the same
+ * count not. */
+Test(cli, a_resume_with_another_blas_thread_count_is_warned_about)
+{
+    static char out[16384];
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "OPENBLAS_NUM_THREADS=1 %s train %s/configs/quickstart.cfg --set training.steps=20 "
+             "--out threads --stop-at 5 --force 2>&1",
+             PF_CLI_PATH, PF_SOURCE_DIR);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd,
+             "OPENBLAS_NUM_THREADS=1 %s train --resume threads --stop-at 10 2>&1", PF_CLI_PATH);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_null(strstr(out, "BLAS threads"), "a warning under the same count:\n%s", out);
+    snprintf(cmd, sizeof cmd, "OPENBLAS_NUM_THREADS=2 %s train --resume threads 2>&1",
+             PF_CLI_PATH);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "threads/checkpoint.pfc was written with 1 BLAS threads, "
+                                   "this process uses 2"),
+                       "%s", out);
+}

@@ -14,6 +14,8 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/linalg.h"
+#include "train/trainer_impl.h"
 
 static const char USAGE[] =
     "usage: pathflow train CONFIG [--set section.key=value ...] [--out DIR] [--stop-at N]\n"
@@ -172,6 +174,22 @@ static int clear_for_new_run(const char *dir, int force)
     return 0;
 }
 
+/* Bit-exact resume needs the BLAS thread count the checkpoint was written
+ * with (sums split over threads round differently): warn if it differs. */
+static void compare_blas_threads(const char *dir)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/checkpoint.pfc", dir);
+    long written;
+    const int now = pf_blas_threads();
+    if (pf_checkpoint_blas_threads(path, &written) == PF_OK && written > 0 && written != now)
+        fprintf(stderr,
+                "pathflow train: warning: %s was written with %ld BLAS threads, this process "
+                "uses %d: the resumed run may differ from an uninterrupted one in the last bits "
+                "(OPENBLAS_NUM_THREADS=%ld resumes bit for bit)\n",
+                path, written, now, written);
+}
+
 /* Process 0 takes the run directory: creates it, locks it (*lock_fd, held
  * until exit), refuses a second writer or an unforced replacement, clears
  * leftovers. 0 or an exit code. */
@@ -183,6 +201,8 @@ static int claim_run_dir(const char *dir, const train_args *a, int *lock_fd)
     if (*lock_fd < 0)
         return 3;
     remove_stale_temporaries(dir);
+    if (a->resume)
+        compare_blas_threads(dir);
     return a->resume ? 0 : clear_for_new_run(dir, a->force);
 }
 
