@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "bench/bench.h"
+#include "cli/commands.h"
 #include "core/error.h"
 #include "core/linalg.h"
 #include "core/workspace.h"
@@ -22,9 +23,9 @@ pf_status pf_make_directories(const char *path); /* src/experiment/run.c */
 static const pf_objective OBJ[N_EST] = {PF_OBJECTIVE_REVERSE, PF_OBJECTIVE_REVERSE,
                                         PF_OBJECTIVE_REVERSE, PF_OBJECTIVE_FORWARD,
                                         PF_OBJECTIVE_FORWARD, PF_OBJECTIVE_FORWARD};
-static const pf_estimator_kind KIND[N_EST] = {PF_ESTIMATOR_TOTAL, PF_ESTIMATOR_PATH,
+static const pf_estimator_kind KIND[N_EST] = {PF_ESTIMATOR_TOTAL,       PF_ESTIMATOR_PATH,
                                               PF_ESTIMATOR_PATH_DROPIN, PF_ESTIMATOR_ML,
-                                              PF_ESTIMATOR_PATH, PF_ESTIMATOR_PATH_DROPIN};
+                                              PF_ESTIMATOR_PATH,        PF_ESTIMATOR_PATH_DROPIN};
 
 double bench_now(void)
 {
@@ -48,7 +49,8 @@ double bench_median(int n, double *v)
 /* DGEMM GFLOP/s through the same BLAS: the median of 5 n×n products. */
 static double dgemm_ceiling(int n)
 {
-    double *A = pf_alloc_doubles((size_t)n * n, "bench"), *B = pf_alloc_doubles((size_t)n * n, "bench");
+    double *A = pf_alloc_doubles((size_t)n * n, "bench"),
+           *B = pf_alloc_doubles((size_t)n * n, "bench");
     double *C = pf_alloc_doubles((size_t)n * n, "bench"), t[5];
     for (size_t i = 0; i < (size_t)n * n; i++)
         A[i] = B[i] = 1.0 / (1.0 + (double)(i % 97));
@@ -113,7 +115,8 @@ static pf_status measure_case(bench_case *c, int warmup, int rounds, measurement
 {
     const int B = c->batch, d = pf_flow_dim(c->flow);
     pf_estimator *est[N_EST] = {0};
-    double *input = pf_alloc_doubles((size_t)B * d, "bench"), *data = pf_alloc_doubles((size_t)B * d, "bench");
+    double *input = pf_alloc_doubles((size_t)B * d, "bench"),
+           *data = pf_alloc_doubles((size_t)B * d, "bench");
     double *grad = pf_alloc_doubles(pf_flow_n_params(c->flow), "bench");
     pf_status st = (input && data && grad) ? PF_OK : PF_ERR_NOMEM;
     for (int k = 0; st == PF_OK && k < N_EST; k++)
@@ -185,8 +188,8 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, double c
                pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio,
                flop_cell, nfe_cell, peak_rss_mb());
         fprintf(csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.1f\n", c->name,
-                pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k],
-                ratio, c->counts_flops ? gflops : NAN, c->counts_flops ? gflops / ceiling : NAN,
+                pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio,
+                c->counts_flops ? gflops : NAN, c->counts_flops ? gflops / ceiling : NAN,
                 pf_flow_ode_stats(c->flow) ? m[k].nfe_f : NAN,
                 pf_flow_ode_stats(c->flow) ? m[k].nfe_b : NAN,
                 pf_flow_ode_stats(c->flow) ? m[k].steps_f : NAN,
@@ -196,25 +199,25 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, double c
 }
 
 /* bench.png: time relative to the standard estimator, per case (gnuplot). */
-static void plot(const char *dir, const char *ratios_path)
+static void plot(const char *dir)
 {
-    char script[4400], cmd[4600];
+    char script[4400];
     snprintf(script, sizeof script, "%s/bench.gp", dir);
     FILE *f = fopen(script, "w");
     if (!f)
         return;
-    fprintf(f, "set terminal pngcairo size 1100,500\nset output '%s/bench.png'\n"
-               "set style data histograms\nset style histogram cluster gap 1\n"
-               "set style fill solid border -1\nset ylabel 'wall time / standard estimator'\n"
-               "set title 'Cost of one gradient step relative to total (reverse) or ml (forward)'\n"
-               "set key outside right\nset grid ytics\nset yrange [0:*]\n"
-               "plot '%s' using 2:xtic(1) title 'reverse total', '' using 3 title 'reverse path', "
-               "'' using 4 title 'reverse path-dropin', '' using 5 title 'forward ml', "
-               "'' using 6 title 'forward path', '' using 7 title 'forward path-dropin'\n",
-            dir, ratios_path);
+    fputs("set terminal pngcairo size 1100,500\nset output 'bench.png'\n"
+          "set style data histograms\nset style histogram cluster gap 1\n"
+          "set style fill solid border -1\nset ylabel 'wall time / standard estimator'\n"
+          "set title 'Cost of one gradient step relative to total (reverse) or ml (forward)'\n"
+          "set key outside right\nset grid ytics\nset yrange [0:*]\n"
+          "plot 'bench_ratios.dat' using 2:xtic(1) title 'reverse total', '' using 3 title "
+          "'reverse path', '' using 4 title 'reverse path-dropin', '' using 5 title "
+          "'forward ml', '' using 6 title 'forward path', '' using 7 title "
+          "'forward path-dropin'\n",
+          f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
-    if (system(cmd) != 0)
+    if (!pf_cli_gnuplot(dir, "bench.gp", NULL))
         fprintf(stderr, "pathflow bench: gnuplot failed; no bench.png\n");
 }
 
@@ -248,7 +251,8 @@ int pf_bench_main(int argc, char **argv)
            "reverse, ml for forward) in the same run.\n\n",
            quick ? " --quick" : "", ceiling, quick ? 3 : 10);
     printf("| case | objective | estimator | median ms | min ms | ratio | GEMM GFLOP/s (of DGEMM) "
-           "| RHS evals fwd / adjoint per step | peak RSS MB of the case |\n|---|---|---|---|---|---|---|---|---|\n");
+           "| RHS evals fwd / adjoint per step | peak RSS MB of the case "
+           "|\n|---|---|---|---|---|---|---|---|---|\n");
     char path[4400], ratios_path[4400];
     snprintf(path, sizeof path, "%s/bench.csv", dir);
     snprintf(ratios_path, sizeof ratios_path, "%s/bench_ratios.dat", dir);
@@ -288,7 +292,7 @@ int pf_bench_main(int argc, char **argv)
         fprintf(stderr, "pathflow: %s\n", pf_last_error());
         return 1;
     }
-    plot(dir, ratios_path);
+    plot(dir);
     printf("\nCSV: %s/bench.csv, chart: %s/bench.png\n", dir, dir);
     return 0;
 }

@@ -7,6 +7,7 @@
  * the landing: `path` variance falls towards zero as q → p, `total` does not.
  * variance.csv and variance.png (gnuplot) in DIR. */
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <pathflow/experiment.h>
 
 #include "bench/bench.h"
+#include "cli/commands.h"
 #include "core/error.h"
 #include "core/workspace.h"
 
@@ -79,12 +81,16 @@ static int parse(int argc, char **argv, variance_args *a)
         const char *s = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(s, "--checkpoint") == 0 && next)
             a->checkpoint = argv[++i];
-        else if (strcmp(s, "--samples") == 0 && next)
-            a->samples = atoi(argv[++i]);
-        else if (strcmp(s, "--steps") == 0 && next)
-            a->steps = atol(argv[++i]);
-        else if (strcmp(s, "--every") == 0 && next)
-            a->every = atoi(argv[++i]);
+        else if (strcmp(s, "--samples") == 0 && next) {
+            if (pf_cli_int_option("variance", s, argv[++i], 2, INT_MAX, &a->samples))
+                return -1;
+        } else if (strcmp(s, "--steps") == 0 && next) {
+            if (pf_cli_long_option("variance", s, argv[++i], 0, LONG_MAX, &a->steps))
+                return -1;
+        } else if (strcmp(s, "--every") == 0 && next) {
+            if (pf_cli_int_option("variance", s, argv[++i], 1, INT_MAX, &a->every))
+                return -1;
+        }
         else if (strcmp(s, "--out") == 0 && next)
             a->dir = argv[++i];
         else if (strcmp(s, "--set") == 0 && next && a->n_overrides < 64)
@@ -99,20 +105,22 @@ static int parse(int argc, char **argv, variance_args *a)
 
 static void plot_history(const char *dir, const char *const names[3])
 {
-    char script[4400], cmd[4600];
+    char script[4400];
     snprintf(script, sizeof script, "%s/variance.gp", dir);
     FILE *f = fopen(script, "w");
     if (!f)
         return;
-    fprintf(f, "set terminal pngcairo size 900,500\nset output '%s/variance.png'\n"
-               "set datafile separator ','\nset logscale y\nset grid\nset key outside right\n"
-               "set xlabel 'training step'\nset ylabel 'trace of the single-sample gradient covariance'\n"
-               "plot for [k=0:2] '%s/variance.csv' skip 1 every 3::k using 1:4 "
-               "with linespoints lw 2 title word('%s %s %s', k+1)\n",
-            dir, dir, names[0], names[1], names[2]);
+    fputs(
+        "set terminal pngcairo size 900,500\nset output 'variance.png'\n"
+        "set datafile separator ','\nset logscale y\nset grid\nset key outside right\n"
+        "set xlabel 'training step'\nset ylabel 'trace of the single-sample gradient covariance'\n"
+        "names = ARG1.' '.ARG2.' '.ARG3\n"
+        "plot for [k=0:2] 'variance.csv' skip 1 every 3::k using 1:4 "
+        "with linespoints lw 2 title word(names, k+1)\n",
+        f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
-    if (system(cmd) != 0)
+    const char *args[] = {names[0], names[1], names[2], NULL};
+    if (!pf_cli_gnuplot(dir, "variance.gp", args))
         fprintf(stderr, "pathflow variance: gnuplot failed; no variance.png\n");
 }
 
@@ -136,9 +144,11 @@ static pf_status measure_row(pf_experiment *e, FILE *csv, long step, int samples
 int pf_variance_main(int argc, char **argv)
 {
     variance_args a;
-    if (!parse(argc, argv, &a)) {
-        fprintf(stderr, "usage: pathflow variance CONFIG [--checkpoint F] [--samples N] "
-                        "[--steps S] [--every K] [--out DIR] [--set key=value ...]\n");
+    const int parsed = parse(argc, argv, &a);
+    if (parsed <= 0) { /* -1: a bad number, already reported */
+        if (parsed == 0)
+            fprintf(stderr, "usage: pathflow variance CONFIG [--checkpoint F] [--samples N] "
+                            "[--steps S] [--every K] [--out DIR] [--set key=value ...]\n");
         return 2;
     }
     pf_experiment *e = NULL;
@@ -166,7 +176,8 @@ int pf_variance_main(int argc, char **argv)
         fprintf(csv, "step,index,estimator,trace_single,trace_batch_mean\n");
         printf("# gradient variance, %s objective, %d single-sample gradients per point, batch %d"
                "\n\n| step | estimator | trace of covariance (single sample) | of batch means |\n"
-               "|---|---|---|---|\n", pf_objective_name(o.objective), a.samples, o.batch);
+               "|---|---|---|---|\n",
+               pf_objective_name(o.objective), a.samples, o.batch);
         st = pf_trainer_create(pf_experiment_flow(e), pf_experiment_target(e), &o, &tr);
     }
     if (st == PF_OK)

@@ -6,7 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/hash.h"
 #include "core/npy.h"
 #include "testutil.h"
 
@@ -18,7 +26,57 @@ static int run_capture(const char *args, char *out, size_t size, int errors)
     return pft_shell(cmd, out, size);
 }
 
-static int run(const char *args, char *out, size_t size) { return run_capture(args, out, size, 0); }
+static int run(const char *args, char *out, size_t size)
+{
+    return run_capture(args, out, size, 0);
+}
+
+/* Runs the tool with an argument vector (no shell between, so arguments may
+ * hold quotes); out gets its standard output and errors. Returns its exit
+ * status, -1 if it did not exit normally. */
+static int run_argv(const char *const args[], char *out, size_t size)
+{
+    const char *argv[64] = {PF_CLI_PATH};
+    int n = 1;
+    while (args[n - 1] && n < 63) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        dup2(fd[1], 2);
+        close(fd[0]);
+        close(fd[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t used = 0;
+    ssize_t got;
+    while ((got = read(fd[0], out + used, size - 1 - used)) > 0 && used + (size_t)got < size - 1)
+        used += (size_t)got;
+    if (got > 0)
+        used += (size_t)got;
+    char sink[4096];
+    while (read(fd[0], sink, sizeof sink) > 0) {
+    }
+    out[used] = '\0';
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
 
 /* The value after `key` in text, e.g. "reverse ESS 0.99". */
 static double number_after(const char *text, const char *key)
@@ -32,7 +90,8 @@ Test(cli, eval_of_a_trained_mixture_recovers_the_exact_mean_and_the_training_ess
 {
     static char out[16384];
     char args[4200];
-    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg --out cli_run", PF_SOURCE_DIR);
+    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg --out cli_run --force",
+             PF_SOURCE_DIR);
     cr_assert_eq(run(args, out, sizeof out), 0);
     FILE *f = fopen("cli_run/metrics.csv", "r");
     char line[512], last[512] = "";
@@ -81,9 +140,11 @@ Test(cli, stopping_and_resuming_gives_the_same_checkpoint_bit_for_bit)
     static char out[8192];
     char args[4400];
     const char *set = "--set training.steps=300 --set eval.every=100";
-    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_a", PF_SOURCE_DIR, set);
+    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_a --force",
+             PF_SOURCE_DIR, set);
     cr_assert_eq(run(args, out, sizeof out), 0);
-    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg %s --out resume_b --stop-at 100",
+    snprintf(args, sizeof args,
+             "train %s/configs/quickstart.cfg %s --out resume_b --stop-at 100 --force",
              PF_SOURCE_DIR, set);
     cr_assert_eq(run(args, out, sizeof out), 0);
     cr_assert_eq(run("train --resume resume_b", out, sizeof out), 0);
@@ -124,10 +185,10 @@ Test(cli, resuming_a_cnf_with_hutchinson_probes_is_exact_and_changed_settings_ar
     const char *set = "--set training.steps=6 --set eval.every=3 --set eval.samples=64 "
                       "--set training.batch=16 --set data.n_holdout=64";
     const char *cfg = "configs/cnf_mgm6d_reverse_path_hutchinson.cfg";
-    snprintf(args, sizeof args, "train %s/%s %s --out hutch_a", PF_SOURCE_DIR, cfg, set);
+    snprintf(args, sizeof args, "train %s/%s %s --out hutch_a --force", PF_SOURCE_DIR, cfg, set);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
-    snprintf(args, sizeof args, "train %s/%s %s --out hutch_b --stop-at 3", PF_SOURCE_DIR, cfg,
-             set);
+    snprintf(args, sizeof args, "train %s/%s %s --out hutch_b --stop-at 3 --force", PF_SOURCE_DIR,
+             cfg, set);
     cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
     cr_assert_neq(run_capture("train --resume hutch_b --set training.lr=0.5", out, sizeof out, 1),
                   0);
@@ -149,4 +210,481 @@ Test(cli, check_validates_a_config_without_training)
     snprintf(args, sizeof args, "check %s/configs/quickstart.cfg --set training.batch=-1",
              PF_SOURCE_DIR);
     cr_assert_eq(run(args, out, sizeof out), 2);
+}
+
+/* A run directory, name or --out holding shell syntax reaches no shell: the
+ * plots (when gnuplot is installed) are drawn in it all the same. */
+Test(cli, shell_syntax_in_run_directory_names_runs_nothing)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const char *evil = "x'; id > PWNED; echo '";
+    const int have_gnuplot = pft_shell("command -v gnuplot >/dev/null 2>&1", out, sizeof out) == 0;
+    remove("PWNED");
+    for (int variant = 0; variant < 3; variant++) {
+        char dir_set[256], name_set[256], run_dir[512];
+        snprintf(dir_set, sizeof dir_set, "experiment.output_dir=%s", variant == 0 ? evil : "inj");
+        snprintf(name_set, sizeof name_set, "experiment.name=%s", variant == 1 ? evil : "plain");
+        snprintf(run_dir, sizeof run_dir, "%s/%s", variant == 0 ? evil : "inj",
+                 variant == 1 ? evil : "plain");
+        const char *args[] = {"train",
+                              "--force",
+                              config,
+                              "--set",
+                              "training.steps=20",
+                              "--set",
+                              "eval.every=10",
+                              "--set",
+                              "eval.samples=500",
+                              "--set",
+                              dir_set,
+                              "--set",
+                              name_set,
+                              variant == 2 ? "--out" : NULL,
+                              evil,
+                              NULL};
+        if (variant == 2)
+            snprintf(run_dir, sizeof run_dir, "%s", evil);
+        cr_assert_eq(run_argv(args, out, sizeof out), 0, "%s", out);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/checkpoint.pfc", run_dir);
+        cr_assert(file_exists(path), "variant %d: no %s\n%s", variant, path, out);
+        cr_assert(!file_exists("PWNED"), "variant %d: a shell ran the config's text", variant);
+        snprintf(path, sizeof path, "%s/PWNED", run_dir);
+        cr_assert(!file_exists(path), "variant %d: a shell ran the config's text", variant);
+        snprintf(path, sizeof path, "%s/training.png", run_dir);
+        if (have_gnuplot) {
+            cr_assert(file_exists(path), "variant %d: no %s\n%s", variant, path, out);
+            snprintf(path, sizeof path, "%s/samples.png", run_dir);
+            cr_assert(file_exists(path), "variant %d: no %s\n%s", variant, path, out);
+        }
+    }
+}
+
+/* Starts the tool with an argument vector, its output discarded; returns the pid. */
+static pid_t spawn_tool(const char *const args[])
+{
+    const char *argv[64] = {PF_CLI_PATH};
+    int n = 1;
+    while (args[n - 1] && n < 63) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* metrics.csv without its `seconds` column (wall time differs between runs). */
+static void metrics_without_seconds(const char *dir, char *out, size_t size)
+{
+    char path[512], line[1024];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s missing", path);
+    int seconds = -1;
+    size_t used = 0;
+    out[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        char kept[1024] = "";
+        size_t k = 0;
+        int col = 0;
+        for (char *cellp = line, *next; cellp; cellp = next, col++) {
+            next = strpbrk(cellp, ",\n");
+            size_t len = next ? (size_t)(next - cellp) : strlen(cellp);
+            if (seconds < 0 && strncmp(cellp, "seconds", 7) == 0 && len == 7)
+                seconds = col;
+            if (col != seconds) {
+                memcpy(kept + k, cellp, len + (next ? 1 : 0));
+                k += len + (next ? 1 : 0);
+                kept[k] = '\0';
+            }
+            next = next && *next == ',' ? next + 1 : NULL;
+        }
+        cr_assert_geq(seconds, 0, "%s: no seconds column in the header", path);
+        used += (size_t)snprintf(out + used, size - used, "%s|", kept);
+        cr_assert_lt(used, size);
+    }
+    fclose(f);
+}
+
+static void expect_same_metrics(const char *dir_a, const char *dir_b)
+{
+    static char a[1 << 16], b[1 << 16];
+    metrics_without_seconds(dir_a, a, sizeof a);
+    metrics_without_seconds(dir_b, b, sizeof b);
+    cr_assert_str_eq(b, a, "%s/metrics.csv differs from the uninterrupted %s/metrics.csv", dir_b,
+                     dir_a);
+}
+
+/* Stops by --stop-at at steps on and off the metrics grid, with checkpoints
+ * at every row and every 7 steps: metrics.csv and the checkpoint after the
+ * last resume equal the uninterrupted run's. */
+Test(cli, metrics_after_stops_and_resumes_equal_the_uninterrupted_run)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    for (int every = 0; every <= 7; every += 7) {
+        cr_assert_eq(pft_shell("rm -rf metrics_whole metrics_cut", out, sizeof out), 0);
+        char ck[64];
+        snprintf(ck, sizeof ck, "training.checkpoint_every=%d", every);
+        const char *whole[] = {"train", config,
+                               "--set", "training.steps=60",
+                               "--set", "eval.every=10",
+                               "--set", "eval.samples=200",
+                               "--set", ck,
+                               "--out", "metrics_whole",
+                               NULL};
+        cr_assert_eq(run_argv(whole, out, sizeof out), 0, "%s", out);
+        const char *first[] = {"train",     config,
+                               "--set",     "training.steps=60",
+                               "--set",     "eval.every=10",
+                               "--set",     "eval.samples=200",
+                               "--set",     ck,
+                               "--out",     "metrics_cut",
+                               "--stop-at", "13",
+                               NULL};
+        cr_assert_eq(run_argv(first, out, sizeof out), 0, "%s", out);
+        const char *stops[] = {"20", "27", "34", "35", "40", NULL};
+        for (int k = 0; stops[k]; k++) {
+            const char *resume[] = {"train",     "--resume", "metrics_cut",
+                                    "--stop-at", stops[k],   NULL};
+            cr_assert_eq(run_argv(resume, out, sizeof out), 0, "%s", out);
+        }
+        const char *last[] = {"train", "--resume", "metrics_cut", NULL};
+        cr_assert_eq(run_argv(last, out, sizeof out), 0, "%s", out);
+        expect_same_metrics("metrics_whole", "metrics_cut");
+        expect_same_file("metrics_whole/checkpoint.pfc", "metrics_cut/checkpoint.pfc");
+    }
+}
+
+/* kill -9 at random moments (seeded), then resume (or start again when no
+ * checkpoint was written yet), until a run completes. */
+Test(cli, metrics_after_kills_and_resumes_equal_the_uninterrupted_run)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const char *sets[] = {"--set", "training.steps=400", "--set", "eval.every=10",
+                          "--set", "eval.samples=200",   "--set", "training.checkpoint_every=3"};
+    const char *whole[] = {"train", config,  sets[0], sets[1], sets[2],      sets[3],   sets[4],
+                           sets[5], sets[6], sets[7], "--out", "kill_whole", "--force", NULL};
+    cr_assert_eq(run_argv(whole, out, sizeof out), 0, "%s", out);
+    const char *fresh[] = {"train", config,  sets[0], sets[1], sets[2],    sets[3], sets[4],
+                           sets[5], sets[6], sets[7], "--out", "kill_cut", NULL};
+    const char *resume[] = {"train", "--resume", "kill_cut", NULL};
+    cr_assert_eq(pft_shell("rm -rf kill_cut", out, sizeof out), 0);
+    srand(2026);
+    int kills = 0, completed = 0;
+    for (int trial = 0; trial < 40 && !completed; trial++) {
+        const int started = file_exists("kill_cut/checkpoint.pfc");
+        pid_t pid = spawn_tool(started ? resume : fresh);
+        struct timespec wait = {0, (long)(20000 + rand() % 600000) * 1000};
+        nanosleep(&wait, NULL);
+        int status;
+        if (trial < 12 && waitpid(pid, &status, WNOHANG) == 0) {
+            kill(pid, SIGKILL);
+            kills++;
+        }
+        waitpid(pid, &status, 0);
+        completed = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    cr_assert(completed, "no run completed");
+    cr_log_info("%d kills", kills);
+    cr_assert_geq(kills, 6, "only %d kills landed", kills);
+    expect_same_metrics("kill_whole", "kill_cut");
+    expect_same_file("kill_whole/checkpoint.pfc", "kill_cut/checkpoint.pfc");
+}
+
+/* One writer per run directory: a second train or resume is refused naming
+ * the first one's pid; a finished run is not overwritten without --force,
+ * and --force clears its old results and plots. */
+Test(cli, a_run_directory_has_one_writer_and_is_replaced_only_with_force)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    cr_assert_eq(pft_shell("rm -rf locked", out, sizeof out), 0);
+    const char *longer[] = {"train", config,   "--set", "training.steps=100000",
+                            "--out", "locked", NULL};
+    pid_t first = spawn_tool(longer);
+    for (int i = 0; i < 200 && !file_exists("locked/metrics.csv"); i++) {
+        struct timespec wait = {0, 20 * 1000 * 1000};
+        nanosleep(&wait, NULL);
+    }
+    cr_assert(file_exists("locked/metrics.csv"), "the first run did not start");
+    char pid_text[32];
+    snprintf(pid_text, sizeof pid_text, "pid %ld", (long)first);
+    const char *second[] = {"train", config,   "--set",   "training.steps=10",
+                            "--out", "locked", "--force", NULL};
+    int code = run_argv(second, out, sizeof out);
+    const char *resume[] = {"train", "--resume", "locked", NULL};
+    static char out2[16384];
+    int code2 = run_argv(resume, out2, sizeof out2);
+    kill(first, SIGKILL);
+    waitpid(first, NULL, 0);
+    cr_assert_neq(code, 0, "a second writer was let in:\n%s", out);
+    cr_assert_not_null(strstr(out, pid_text), "the holder (%s) is not named:\n%s", pid_text, out);
+    cr_assert_neq(code2, 0, "a resume was let in beside a writer:\n%s", out2);
+    cr_assert_not_null(strstr(out2, pid_text), "%s", out2);
+
+    /* a finished run: refused without --force, untouched */
+    const char *done[] = {"train",         config,  "--set",    "training.steps=20", "--set",
+                          "eval.every=10", "--out", "finished", "--force",           NULL};
+    cr_assert_eq(run_argv(done, out, sizeof out), 0, "%s", out);
+    FILE *f = fopen("finished/observables.png", "w"); /* a plot this run does not draw */
+    fclose(f);
+    const char *again[] = {"train", config,     "--set", "training.steps=30",
+                           "--out", "finished", NULL};
+    cr_assert_eq(run_argv(again, out, sizeof out), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "--force"), "%s", out);
+    cr_assert_not_null(strstr(out, "finished"), "%s", out);
+    char metrics[1 << 14];
+    metrics_without_seconds("finished", metrics, sizeof metrics);
+    cr_assert_not_null(strstr(metrics, "|20,"), "the refused run touched metrics.csv: %s", metrics);
+    const char *forced[] = {"train",         config,  "--set",    "training.steps=30", "--set",
+                            "eval.every=10", "--out", "finished", "--force",           NULL};
+    cr_assert_eq(run_argv(forced, out, sizeof out), 0, "%s", out);
+    cr_assert(!file_exists("finished/observables.png"), "--force left an old plot");
+    metrics_without_seconds("finished", metrics, sizeof metrics);
+    cr_assert_not_null(strstr(metrics, "|30,"), "%s", metrics);
+}
+
+/* Temporaries a kill -9 left in the middle of an atomic write are removed
+ * when the run is resumed; other files stay. */
+Test(cli, a_resume_removes_the_temporaries_of_killed_writes)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const char *first[] = {"train", config,      "--set", "training.steps=20", "--out",
+                           "stale", "--stop-at", "10",    "--force",           NULL};
+    cr_assert_eq(run_argv(first, out, sizeof out), 0, "%s", out);
+    const char *stale[] = {"stale/checkpoint.pfc.tmp.4242", "stale/checkpoint.pfc.tmp.99999",
+                           "stale/config.cfg.tmp.17"};
+    const char *kept = "stale/checkpoint.pfc.tmp.mine";
+    for (int k = 0; k < 3; k++)
+        fclose(fopen(stale[k], "w"));
+    fclose(fopen(kept, "w"));
+    const char *resume[] = {"train", "--resume", "stale", NULL};
+    cr_assert_eq(run_argv(resume, out, sizeof out), 0, "%s", out);
+    for (int k = 0; k < 3; k++)
+        cr_assert(!file_exists(stale[k]), "%s left behind", stale[k]);
+    cr_assert(file_exists(kept), "a file that is no temporary of ours was removed");
+}
+
+/* A copy of run `from`'s checkpoint as `to` with every parameter set to
+ * `value` (checksum recomputed: a forged or diverged file). */
+static void checkpoint_with_params(const char *from, const char *to, double value)
+{
+    static unsigned char buf[1 << 20];
+    FILE *f = fopen(from, "rb");
+    cr_assert_not_null(f, "%s", from);
+    size_t size = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    uint32_t L;
+    uint64_t n;
+    memcpy(&L, buf + 12, 4);
+    memcpy(&n, buf + 16 + L, 8);
+    cr_assert_eq(size, 16 + L + 88 + 24 * n + 8);
+    for (uint64_t i = 0; i < n; i++)
+        memcpy(buf + 16 + L + 88 + 8 * i, &value, 8);
+    uint64_t sum = pf_fnv1a(PF_FNV1A_INIT, buf, size - 8);
+    memcpy(buf + size - 8, &sum, 8);
+    f = fopen(to, "wb");
+    fwrite(buf, 1, size, f);
+    fclose(f);
+}
+
+/* NaN parameters are refused on load; finite parameters whose samples are
+ * not finite are refused on output, and nothing is written. */
+Test(cli, non_finite_parameters_and_samples_are_refused)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const char *train[] = {"train", config,      "--set",   "training.steps=10",
+                           "--out", "nonfinite", "--force", NULL};
+    cr_assert_eq(run_argv(train, out, sizeof out), 0, "%s", out);
+    checkpoint_with_params("nonfinite/checkpoint.pfc", "nonfinite/nan.pfc", NAN);
+    remove("nonfinite/nan.npy");
+    const char *nan_sample[] = {"sample", "nonfinite/nan.pfc", "-n", "10",
+                                "-o",     "nonfinite/nan.npy", NULL};
+    cr_assert_neq(run_argv(nan_sample, out, sizeof out), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "nonfinite/nan.pfc: parameters: value 0 is nan"), "%s", out);
+    cr_assert(!file_exists("nonfinite/nan.npy"));
+    checkpoint_with_params("nonfinite/checkpoint.pfc", "nonfinite/huge.pfc", 1e300);
+    remove("nonfinite/huge.npy");
+    const char *huge_sample[] = {"sample", "nonfinite/huge.pfc", "-n", "10",
+                                 "-o",     "nonfinite/huge.npy", NULL};
+    cr_assert_neq(run_argv(huge_sample, out, sizeof out), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "non-finite"), "%s", out);
+    cr_assert(!file_exists("nonfinite/huge.npy"), "non-finite samples were written");
+}
+
+/* Every numeric option is read whole, in range, without overflow; a bad
+ * one is refused (exit 2) naming the option and the text. */
+Test(cli, numeric_options_are_parsed_strictly)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const struct {
+        const char *args[12];
+        const char *option, *text;
+    } cases[] = {
+        {{"train", config, "--out", "strict", "--stop-at", "1e3"}, "--stop-at", "1e3"},
+        {{"train", config, "--out", "strict", "--stop-at", "abc"}, "--stop-at", "abc"},
+        {{"train", config, "--out", "strict", "--stop-at", "-5"}, "--stop-at", "-5"},
+        {{"train", config, "--out", "strict", "--stop-at", "0"}, "--stop-at", "0"},
+        {{"train", config, "--out", "strict", "--stop-at", "99999999999999999999"},
+         "--stop-at",
+         "99999999999999999999"},
+        {{"sample", "no_run", "-o", "x.npy", "-n", "4294967297"}, "-n", "4294967297"},
+        {{"sample", "no_run", "-o", "x.npy", "-n", "10x"}, "-n", "10x"},
+        {{"sample", "no_run", "-o", "x.npy", "-n", ""}, "-n", "''"},
+        {{"sample", "no_run", "-o", "x.npy", "--seed", "-1"}, "--seed", "-1"},
+        {{"sample", "no_run", "-o", "x.npy", "--seed", "18446744073709551616"},
+         "--seed",
+         "18446744073709551616"},
+        {{"eval", "no_run", "-n", "5e3"}, "-n", "5e3"},
+        {{"eval", "no_run", "--blocks", " 7"}, "--blocks", " 7"},
+        {{"eval", "no_run", "--seed", "1.5"}, "--seed", "1.5"},
+        {{"hmc", config, "-o", "x.npy", "-n", "x"}, "-n", "x"},
+        {{"hmc", config, "-o", "x.npy", "--step", "nan"}, "--step", "nan"},
+        {{"hmc", config, "-o", "x.npy", "--step", "-1"}, "--step", "-1"},
+        {{"hmc", config, "-o", "x.npy", "--step", "0.1s"}, "--step", "0.1s"},
+        {{"hmc", config, "-o", "x.npy", "--leapfrog", "0"}, "--leapfrog", "0"},
+        {{"hmc", config, "-o", "x.npy", "--thermalize", "-1"}, "--thermalize", "-1"},
+        {{"hmc", config, "-o", "x.npy", "--thin", "2.5"}, "--thin", "2.5"},
+        {{"hmc", config, "-o", "x.npy", "--seed", "abc"}, "--seed", "abc"},
+        {{"variance", config, "--samples", "1e3"}, "--samples", "1e3"},
+        {{"variance", config, "--steps", "x"}, "--steps", "x"},
+        {{"variance", config, "--every", "0"}, "--every", "0"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int code = run_argv(cases[k].args, out, sizeof out);
+        cr_assert_eq(code, 2, "%s %s %s: exit %d\n%s", cases[k].args[0], cases[k].option,
+                     cases[k].text, code, out);
+        char expect[128];
+        snprintf(expect, sizeof expect, "%s: '%s'", cases[k].option,
+                 strcmp(cases[k].text, "''") == 0 ? "" : cases[k].text);
+        cr_assert_not_null(strstr(out, expect), "'%s' not in:\n%s", expect, out);
+    }
+    cr_assert(!file_exists("strict/checkpoint.pfc"), "a refused option started a training");
+}
+
+/* Waits (at most ~10 s) for path to exist. */
+static void wait_for_file(const char *path)
+{
+    for (int i = 0; i < 500 && !file_exists(path); i++) {
+        struct timespec wait = {0, 20 * 1000 * 1000};
+        nanosleep(&wait, NULL);
+    }
+    cr_assert(file_exists(path), "%s never appeared", path);
+}
+
+/* SIGTERM or SIGINT: training stops at the next step boundary, writes a
+ * checkpoint of that step, says so and exits non-zero; a resume continues
+ * from it. A second signal ends the process at once. */
+Test(cli, a_signal_stops_training_with_a_checkpoint_and_a_second_one_at_once)
+{
+    static char out[16384];
+    char config[4200];
+    snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
+    const int signals[] = {SIGTERM, SIGINT};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(pft_shell("rm -rf signalled signalled.log", out, sizeof out), 0);
+        char argv0[4400];
+        snprintf(argv0, sizeof argv0,
+                 "exec %s train %s --set training.steps=1000000 --set eval.every=20 --out "
+                 "signalled > signalled.log 2>&1",
+                 PF_CLI_PATH, config);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            execl("/bin/sh", "sh", "-c", argv0, (char *)NULL);
+            _exit(127);
+        }
+        wait_for_file("signalled/checkpoint.pfc");
+        kill(pid, signals[k]);
+        int status;
+        waitpid(pid, &status, 0);
+        FILE *f = fopen("signalled.log", "r");
+        size_t n = fread(out, 1, sizeof out - 1, f);
+        out[n] = '\0';
+        fclose(f);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+                  "signal %d: status %d, expected a non-zero exit\n%s", signals[k], status, out);
+        cr_assert_not_null(strstr(out, "signalled/checkpoint.pfc"), "%s", out);
+        cr_assert_not_null(strstr(out, "--resume"), "%s", out);
+        static unsigned char buf[1 << 16];
+        f = fopen("signalled/checkpoint.pfc", "rb");
+        n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        uint32_t L;
+        int64_t step;
+        memcpy(&L, buf + 12, 4);
+        memcpy(&step, buf + 16 + L + 8, 8);
+        char said[64];
+        snprintf(said, sizeof said, "step %lld", (long long)step);
+        cr_assert_not_null(strstr(out, said), "the checkpoint holds %s:\n%s", said, out);
+        char stop[32];
+        snprintf(stop, sizeof stop, "%lld", (long long)step + 5);
+        const char *resume[] = {"train", "--resume", "signalled", "--stop-at", stop, NULL};
+        cr_assert_eq(run_argv(resume, out, sizeof out), 0, "%s", out);
+    }
+    /* the second signal: while the first stop evaluates a million samples */
+    cr_assert_eq(pft_shell("rm -rf signalled", out, sizeof out), 0);
+    const char *slow[] = {"train", config,
+                          "--set", "training.steps=1000000",
+                          "--set", "eval.every=1000000",
+                          "--set", "eval.samples=2000000",
+                          "--set", "training.checkpoint_every=1",
+                          "--out", "signalled",
+                          NULL};
+    pid_t pid = spawn_tool(slow);
+    wait_for_file("signalled/checkpoint.pfc");
+    kill(pid, SIGTERM);
+    struct timespec wait = {0, 100 * 1000 * 1000};
+    nanosleep(&wait, NULL);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+              "a second SIGTERM did not end the process at once (status %d)", status);
+}
+
+/* The BLAS thread count travels with the checkpoint; a resume under another
+ * count is warned about (bit-exact resume needs the same), under the same
+ * count not. */
+Test(cli, a_resume_with_another_blas_thread_count_is_warned_about)
+{
+    static char out[16384];
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "OPENBLAS_NUM_THREADS=1 %s train %s/configs/quickstart.cfg --set training.steps=20 "
+             "--out threads --stop-at 5 --force 2>&1",
+             PF_CLI_PATH, PF_SOURCE_DIR);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd,
+             "OPENBLAS_NUM_THREADS=1 %s train --resume threads --stop-at 10 2>&1", PF_CLI_PATH);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_null(strstr(out, "BLAS threads"), "a warning under the same count:\n%s", out);
+    snprintf(cmd, sizeof cmd, "OPENBLAS_NUM_THREADS=2 %s train --resume threads 2>&1",
+             PF_CLI_PATH);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "threads/checkpoint.pfc was written with 1 BLAS threads, "
+                                   "this process uses 2"),
+                       "%s", out);
 }

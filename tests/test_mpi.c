@@ -56,11 +56,12 @@ static void expect_two_equal_one(const char *config, const char *set, const char
 {
     static char out[1 << 16];
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s train %s/configs/%s --set training.steps=20 %s --out %s_one 2>&1",
+    snprintf(cmd, sizeof cmd,
+             "%s train %s/configs/%s --set training.steps=20 %s --out %s_one --force 2>&1",
              PF_CLI_PATH, PF_SOURCE_DIR, config, set, name);
     cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
     snprintf(cmd, sizeof cmd,
-             MPIRUN "%s train %s/configs/%s --set training.steps=20 %s --out %s_two 2>&1",
+             MPIRUN "%s train %s/configs/%s --set training.steps=20 %s --out %s_two --force 2>&1",
              PF_CLI_PATH, PF_SOURCE_DIR, config, set, name);
     cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
     cr_assert_not_null(strstr(out, "on 2 processes"), "%s", out);
@@ -106,11 +107,13 @@ Test(mpi, stopping_and_resuming_on_two_processes_equals_one_process)
     static char out[1 << 16];
     char cmd[4096];
     const char *set = "--set training.steps=20 --set eval.every=10";
-    snprintf(cmd, sizeof cmd, "%s train %s/configs/quickstart.cfg %s --out mpi_resume_one 2>&1",
-             PF_CLI_PATH, PF_SOURCE_DIR, set);
+    snprintf(cmd, sizeof cmd,
+             "%s train %s/configs/quickstart.cfg %s --out mpi_resume_one --force 2>&1", PF_CLI_PATH,
+             PF_SOURCE_DIR, set);
     cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
     snprintf(cmd, sizeof cmd,
-             MPIRUN "%s train %s/configs/quickstart.cfg %s --out mpi_resume_two --stop-at 10 2>&1",
+             MPIRUN
+             "%s train %s/configs/quickstart.cfg %s --out mpi_resume_two --stop-at 10 --force 2>&1",
              PF_CLI_PATH, PF_SOURCE_DIR, set);
     cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
     snprintf(cmd, sizeof cmd, MPIRUN "%s train --resume mpi_resume_two 2>&1", PF_CLI_PATH);
@@ -128,6 +131,5 @@ Test(mpi, a_batch_that_cannot_be_split_is_refused_once)
     cr_assert_neq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
     const char *hit = strstr(out, "cannot be split over 2 processes");
     cr_assert_not_null(hit, "%s", out);
-    cr_assert_null(strstr(hit + 1, "cannot be split over 2 processes"), "reported twice:\n%s",
-                   out);
+    cr_assert_null(strstr(hit + 1, "cannot be split over 2 processes"), "reported twice:\n%s", out);
 }

@@ -130,14 +130,14 @@ Test(trainer, corrupt_truncated_and_mismatched_checkpoints_are_refused_naming_th
     fclose(f);
     expect_load_failure(flow, "junk.pfc", "magic");
 
-    cr_assert_eq(buf[8], 2); /* the version written */
-    buf[8] = 3;              /* a future format version */
-    f = fopen("v3.pfc", "wb");
+    cr_assert_eq(buf[8], 3); /* the version written */
+    buf[8] = 4;              /* a future format version */
+    f = fopen("v4.pfc", "wb");
     fwrite(buf, 1, (size_t)size, f);
     fclose(f);
-    expect_load_failure(flow, "v3.pfc", "version");
-    remove("v3.pfc");
-    buf[8] = 2;
+    expect_load_failure(flow, "v4.pfc", "version");
+    remove("v4.pfc");
+    buf[8] = 3;
 
     uint32_t huge_len = 0xFFFFFFFFu; /* found by fuzzing: 16 + L wrapped in 32 bits */
     memcpy(buf + 12, &huge_len, 4);
@@ -206,50 +206,6 @@ Test(trainer, a_checkpoint_written_under_other_settings_is_refused_on_resume)
     pf_flow_destroy(flow);
     pf_target_destroy(target);
     remove("settings.pfc");
-}
-
-/* Version 1 files (no settings hash) are still read, with the same values. */
-Test(trainer, version_1_checkpoints_still_load)
-{
-    pf_target *target;
-    cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
-    pf_flow *flow = small_flow(2, 1);
-    pf_train_options o = quick_options(4);
-    o.settings_hash = 0x77;
-    pf_trainer *t = trained_and_saved(flow, target, &o, 3, "v2.pfc");
-    FILE *f = fopen("v2.pfc", "rb");
-    unsigned char v2[1 << 16], v1[1 << 16];
-    size_t size = fread(v2, 1, sizeof v2, f);
-    fclose(f);
-    cr_assert(size > 100 && size < sizeof v2);
-    /* drop the 8 bytes of the settings hash after the four fixed fields */
-    uint32_t L;
-    memcpy(&L, v2 + 12, 4);
-    const size_t hash_at = 16 + (size_t)L + 32;
-    memcpy(v1, v2, hash_at);
-    memcpy(v1 + hash_at, v2 + hash_at + 8, size - hash_at - 8);
-    v1[8] = 1;
-    const size_t size1 = size - 8;
-    uint64_t sum = pf_fnv1a(PF_FNV1A_INIT, v1, size1 - 8);
-    memcpy(v1 + size1 - 8, &sum, 8);
-    f = fopen("v1.pfc", "wb");
-    fwrite(v1, 1, size1, f);
-    fclose(f);
-
-    pf_flow *other = small_flow(2, 5);
-    pf_trainer *t1;
-    cr_assert_eq(pf_trainer_create(other, target, &o, &t1), PF_OK);
-    cr_assert_eq(pf_trainer_load(t1, "v1.pfc"), PF_OK, "%s", pf_last_error());
-    cr_assert_eq(pf_trainer_steps_done(t1), 3);
-    cr_assert(memcmp(pf_flow_params(flow), pf_flow_params(other),
-                     pf_flow_n_params(flow) * sizeof(double)) == 0);
-    pf_trainer_destroy(t1);
-    pf_trainer_destroy(t);
-    pf_flow_destroy(other);
-    pf_flow_destroy(flow);
-    pf_target_destroy(target);
-    remove("v1.pfc");
-    remove("v2.pfc");
 }
 
 /* An action that is NaN everywhere: every step is non-finite. */

@@ -127,6 +127,13 @@ pf_status pf_trainer_run(pf_trainer *trainer, pf_train_callback callback, void *
 pf_status pf_trainer_run_until(pf_trainer *trainer, long stop_at, pf_train_callback callback,
                                void *user);
 
+/* Asks a running pf_trainer_run_until, anywhere in the process, to stop at
+ * the next step boundary as a stop_at there would (a metrics row for that
+ * step, then PF_OK). Async-signal-safe: for signal handlers. The request
+ * stays; pf_train_stop_requested says whether one was made. */
+void pf_train_request_stop(void);
+int pf_train_stop_requested(void);
+
 long pf_trainer_steps_done(const pf_trainer *trainer);
 
 /* Called after every step with the steps done and that step's loss (NaN if

@@ -13,6 +13,17 @@ int pf_cli_exit_code(pf_status status);
 /* Prints "pathflow: <message>" for a failed status and returns its exit code. */
 int pf_cli_report(pf_status status);
 
+/* Numeric options, read strictly: the whole text, in [lo, hi], no overflow.
+ * 0, or -1 after "pathflow CMD: OPTION: 'TEXT' ..." on stderr. seed: any
+ * unsigned 64-bit decimal; positive: a finite double > 0. */
+int pf_cli_long_option(const char *cmd, const char *option, const char *text, long lo, long hi,
+                       long *out);
+int pf_cli_int_option(const char *cmd, const char *option, const char *text, int lo, int hi,
+                      int *out);
+int pf_cli_seed_option(const char *cmd, const char *option, const char *text,
+                       unsigned long long *out);
+int pf_cli_positive_option(const char *cmd, const char *option, const char *text, double *out);
+
 int pf_cli_train(int argc, char **argv);
 int pf_cli_hmc(int argc, char **argv);
 int pf_cli_sample(int argc, char **argv);
@@ -26,6 +37,12 @@ int pf_cli_eval(int argc, char **argv);
 int pf_cli_parallel_begin(pf_parallel *par);
 int pf_cli_parallel_any(const pf_parallel *par, int flag);
 void pf_cli_parallel_end(void);
+
+/* Runs `gnuplot -c script args...` (args NULL-terminated, at most 4) with dir
+ * as its working directory, without a shell and with its output discarded;
+ * 1 if it ran and succeeded. Scripts name their files relative to dir and
+ * take every text from outside as ARG1, ARG2, ... */
+int pf_cli_gnuplot(const char *dir, const char *script, const char *const args[]);
 
 /* training.png (and samples.png for 2-D targets) in a finished run's directory. */
 void pf_cli_plot_run(const char *dir, pf_experiment *e);

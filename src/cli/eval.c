@@ -5,6 +5,7 @@
  * chain (proposal q_θ, acceptance min(1, w'/w)) with the acceptance rate,
  * integrated autocorrelation times and errors √(2τ var / N). */
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,12 +129,16 @@ int pf_cli_eval(int argc, char **argv)
     int N = 10000, K = 20;
     unsigned long long seed = 2;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
-            N = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--blocks") == 0 && i + 1 < argc)
-            K = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-            seed = strtoull(argv[++i], NULL, 10);
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            if (pf_cli_int_option("eval", "-n", argv[++i], 10, INT_MAX, &N))
+                return 2;
+        } else if (strcmp(argv[i], "--blocks") == 0 && i + 1 < argc) {
+            if (pf_cli_int_option("eval", "--blocks", argv[++i], 2, INT_MAX, &K))
+                return 2;
+        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+            if (pf_cli_seed_option("eval", "--seed", argv[++i], &seed))
+                return 2;
+        }
         else if (argv[i][0] != '-' && !run)
             run = argv[i];
         else

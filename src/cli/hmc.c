@@ -2,6 +2,7 @@
  *  [--thermalize T] [--thin S] [--seed SEED] [--set key=value ...]`:
  * reference samples of the config's target by Hybrid Monte Carlo, written as
  * an (N, d) float64 .npy (training data for forward KL on φ⁴ and U(1)). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,22 +25,24 @@ int pf_cli_hmc(int argc, char **argv)
     const char **overrides = calloc((size_t)argc, sizeof *overrides);
     int n_overrides = 0;
     pf_hmc_options o = pf_hmc_options_default();
-    for (int i = 1; i < argc; i++) {
+    unsigned long long seed = o.seed;
+    int bad = 0;
+    for (int i = 1; i < argc && !bad; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "-o") == 0 && next)
             out = argv[++i];
         else if (strcmp(a, "-n") == 0 && next)
-            o.n_samples = atoi(argv[++i]);
+            bad = pf_cli_int_option("hmc", a, argv[++i], 1, INT_MAX, &o.n_samples);
         else if (strcmp(a, "--step") == 0 && next)
-            o.step_size = atof(argv[++i]);
+            bad = pf_cli_positive_option("hmc", a, argv[++i], &o.step_size);
         else if (strcmp(a, "--leapfrog") == 0 && next)
-            o.n_leapfrog = atoi(argv[++i]);
+            bad = pf_cli_int_option("hmc", a, argv[++i], 1, INT_MAX, &o.n_leapfrog);
         else if (strcmp(a, "--thermalize") == 0 && next)
-            o.thermalize = atoi(argv[++i]);
+            bad = pf_cli_int_option("hmc", a, argv[++i], 0, INT_MAX, &o.thermalize);
         else if (strcmp(a, "--thin") == 0 && next)
-            o.thin = atoi(argv[++i]);
+            bad = pf_cli_int_option("hmc", a, argv[++i], 1, INT_MAX, &o.thin);
         else if (strcmp(a, "--seed") == 0 && next)
-            o.seed = strtoull(argv[++i], NULL, 10);
+            bad = pf_cli_seed_option("hmc", a, argv[++i], &seed);
         else if (strcmp(a, "--set") == 0 && next)
             overrides[n_overrides++] = argv[++i];
         else if (a[0] != '-' && !config)
@@ -49,6 +52,11 @@ int pf_cli_hmc(int argc, char **argv)
             free(overrides);
             return usage();
         }
+    }
+    o.seed = seed;
+    if (bad) {
+        free(overrides);
+        return 2;
     }
     if (!config || !out) {
         free(overrides);

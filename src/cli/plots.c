@@ -2,19 +2,48 @@
  * training.png (loss and reverse ESS against steps) for every run, and
  * samples.png for 2-D targets (flow samples over the target density).
  * A missing or failing gnuplot is a warning, never an error. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "core/npy.h"
 
-static int run_gnuplot(const char *script)
+/* Runs `gnuplot -c script args...` in directory dir: no shell, and the
+ * scripts name their files relative to dir, so no path reaches gnuplot's
+ * parser; texts from the configuration (the run's name) reach the script as
+ * ARG1, ARG2, ... (string variables, never parsed as gnuplot code). */
+int pf_cli_gnuplot(const char *dir, const char *script, const char *const args[])
 {
-    char cmd[4400];
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
-    return system(cmd) == 0;
+    const char *argv[8] = {"gnuplot", "-c", script};
+    int n = 3;
+    for (int i = 0; args && args[i] && n < 7; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0;
+    if (pid == 0) { /* the child: quiet, in dir, gnuplot or nothing */
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+        }
+        if (chdir(dir) == 0)
+            execvp("gnuplot", (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 0;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 static int plot_training(const char *dir, const char *name)
@@ -24,17 +53,17 @@ static int plot_training(const char *dir, const char *name)
     FILE *f = fopen(script, "w");
     if (!f)
         return 0;
-    fprintf(f, "set terminal pngcairo size 900,500 noenhanced\nset output '%s/training.png'\n"
+    fprintf(f, "set terminal pngcairo size 900,500 noenhanced\nset output 'training.png'\n"
                "set datafile separator ','\nset key autotitle columnhead\n"
-               "set title 'training of %s'\nset xlabel 'step'\n"
+               "set title 'training of '.ARG1\nset xlabel 'step'\n"
                "set ylabel 'loss (Monte-Carlo objective)'\nset y2label 'reverse ESS'\n"
                "set y2range [0:1]\nset ytics nomirror\nset y2tics\nset grid\n"
                "set key outside bottom center horizontal\n"
-               "plot '%s/metrics.csv' using 1:2 with linespoints lw 2 title 'loss', "
-               "'' using 1:4 axes x1y2 with linespoints lw 2 title 'reverse ESS'\n",
-            dir, name, dir);
+               "plot 'metrics.csv' using 1:2 with linespoints lw 2 title 'loss', "
+               "'' using 1:4 axes x1y2 with linespoints lw 2 title 'reverse ESS'\n");
     fclose(f);
-    return run_gnuplot(script);
+    const char *args[] = {name, NULL};
+    return pf_cli_gnuplot(dir, "training.gp", args);
 }
 
 /* samples.png: exp(−S) on a grid as a heat map, 2000 flow samples on top. */
@@ -82,15 +111,17 @@ static int plot_samples_2d(const char *dir, pf_experiment *e)
     FILE *f = fopen(script, "w");
     if (!f)
         return 0;
-    fprintf(f, "set terminal pngcairo size 700,650\nset output '%s/samples.png'\n"
-               "set title '%s: flow samples over the target density exp(-S)' noenhanced\n"
-               "set xlabel 'x_0'\nset ylabel 'x_1'\nset size ratio -1\nset key below\n"
-               "set xrange [%g:%g]\nset yrange [%g:%g]\nset cblabel 'exp(-S)'\n"
-               "plot '%s' with image title '', '%s' with points pt 7 ps 0.25 lc rgb 'white' "
-               "title '%zu flow samples'\n",
-            dir, pf_experiment_name(e), lo, hi, lo, hi, grid, data, n);
+    fprintf(f,
+            "set terminal pngcairo size 700,650\nset output 'samples.png'\n"
+            "set title ARG1.': flow samples over the target density exp(-S)' noenhanced\n"
+            "set xlabel 'x_0'\nset ylabel 'x_1'\nset size ratio -1\nset key below\n"
+            "set xrange [%g:%g]\nset yrange [%g:%g]\nset cblabel 'exp(-S)'\n"
+            "plot 'density_plot.dat' with image title '', 'samples_plot.dat' with points pt 7 "
+            "ps 0.25 lc rgb 'white' title '%zu flow samples'\n",
+            lo, hi, lo, hi, n);
     fclose(f);
-    return run_gnuplot(script);
+    const char *args[] = {pf_experiment_name(e), NULL};
+    return pf_cli_gnuplot(dir, "samples.gp", args);
 }
 
 /* observables.png for lattice targets: the first two per-sample observables
@@ -133,15 +164,17 @@ static int plot_lattice_histories(const char *dir, pf_experiment *e)
     f = fopen(script, "w");
     if (!f)
         return 0;
-    fprintf(f, "set terminal pngcairo size 900,600 noenhanced\nset output '%s/observables.png'\n"
-               "set multiplot layout 2,1 title '%s: observables along an independence Metropolis "
-               "chain (proposal: the flow)'\nset grid\nset xlabel 'chain step'\n"
-               "set ylabel '%s'\nplot '%s' using 1:2 with lines notitle\n"
-               "set ylabel '%s'\nplot '%s' using 1:3 with lines notitle\nunset multiplot\n",
-            dir, pf_experiment_name(e), pf_target_observable_name(t, 0), data,
-            pf_target_observable_name(t, no > 1), data);
+    fputs("set terminal pngcairo size 900,600 noenhanced\nset output 'observables.png'\n"
+          "set multiplot layout 2,1 title ARG1.': observables along an independence Metropolis "
+          "chain (proposal: the flow)'\nset grid\nset xlabel 'chain step'\n"
+          "set ylabel ARG2\nplot 'observables_plot.dat' using 1:2 with lines notitle\n"
+          "set ylabel ARG3\nplot 'observables_plot.dat' using 1:3 with lines notitle\n"
+          "unset multiplot\n",
+          f);
     fclose(f);
-    return run_gnuplot(script);
+    const char *args[] = {pf_experiment_name(e), pf_target_observable_name(t, 0),
+                          pf_target_observable_name(t, no > 1), NULL};
+    return pf_cli_gnuplot(dir, "observables.gp", args);
 }
 
 void pf_cli_plot_run(const char *dir, pf_experiment *e)

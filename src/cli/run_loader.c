@@ -1,6 +1,7 @@
 /* Shared by `pathflow sample` and `pathflow eval`: rebuild a trained flow
  * from a run directory (DIR/config.cfg + DIR/checkpoint.pfc) or from a
  * checkpoint file (with the config.cfg beside it). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,26 @@ pf_status pf_cli_load_run(const char *arg, pf_experiment **out)
     return PF_OK;
 }
 
+/* Samples must be finite and log weights not NaN or +inf (−inf: weight 0),
+ * else the flow has diverged: nothing of it is written. */
+static pf_status check_finite(int N, int d, const double *x, const double *log_w)
+{
+    long bad = 0, first = -1;
+    for (long i = 0; i < N; i++) {
+        int ok = !isnan(log_w[i]) && log_w[i] != INFINITY;
+        for (int j = 0; j < d; j++)
+            ok = ok && isfinite(x[i * d + j]);
+        if (!ok && bad++ == 0)
+            first = i;
+    }
+    if (bad)
+        return pf_fail(PF_ERR_NUMERIC,
+                       "%ld of %d flow samples or their log weights are non-finite (the first: "
+                       "sample %ld); the flow's parameters are finite but it has diverged",
+                       bad, N, first);
+    return PF_OK;
+}
+
 /* N flow samples x (N×d) and their log weights −S − log q, in chunks. */
 pf_status pf_cli_draw(pf_experiment *e, uint64_t seed, int N, double **xs, double **log_ws)
 {
@@ -64,5 +85,5 @@ pf_status pf_cli_draw(pf_experiment *e, uint64_t seed, int N, double **xs, doubl
             log_w[off + i] = -log_w[off + i] - (lq0[i] - ldj[i]);
     }
     free(z);
-    return st;
+    return st == PF_OK ? check_finite(N, d, x, log_w) : st;
 }

@@ -1,6 +1,7 @@
 /* `pathflow sample RUN|CKPT -n N -o FILE.npy [--seed S]`: N flow samples
  * (N×d float64) in FILE.npy and their log importance weights −S − log q in
  * FILE_log_weights.npy. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,16 @@ int pf_cli_sample(int argc, char **argv)
     int N = 10000;
     unsigned long long seed = 1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
-            N = atoi(argv[++i]);
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            if (pf_cli_int_option("sample", "-n", argv[++i], 1, INT_MAX, &N))
+                return 2;
+        }
         else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
             out = argv[++i];
-        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
-            seed = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+            if (pf_cli_seed_option("sample", "--seed", argv[++i], &seed))
+                return 2;
+        }
         else if (argv[i][0] != '-' && !run)
             run = argv[i];
         else

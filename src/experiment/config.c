@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
 #include "experiment/experiment_impl.h"
@@ -251,14 +252,82 @@ static pf_status fill_defaults(pf_experiment *e)
     return PF_OK;
 }
 
+/* The whole configuration into a malloc'ed string; anything but a regular
+ * file is refused here (libconfig's scanner exits the process on a read
+ * error, e.g. of a directory, and a FIFO would not survive a second read). */
+static pf_status read_config_text(const char *path, char **text)
+{
+    *text = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return pf_fail(PF_ERR_IO, "%s: cannot open the configuration file: %s", path,
+                       strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return pf_fail(PF_ERR_CONFIG, "%s: not a regular file (a configuration is a file)", path);
+    }
+    size_t size = 0, cap = 4096;
+    char *buf = malloc(cap);
+    for (size_t got = 1; buf && got > 0;) {
+        if (size + 1 == cap) {
+            char *bigger = cap < ((size_t)1 << 26) ? realloc(buf, cap * 2) : NULL;
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        got = fread(buf + size, 1, cap - 1 - size, f);
+        size += got;
+    }
+    const int failed = ferror(f);
+    fclose(f);
+    if (!buf)
+        return pf_fail(PF_ERR_CONFIG, "%s: larger than 64 MiB or out of memory", path);
+    if (failed) {
+        free(buf);
+        return pf_fail(PF_ERR_IO, "%s: cannot read the configuration file", path);
+    }
+    buf[size] = '\0';
+    *text = buf;
+    return PF_OK;
+}
+
+/* Includes are switched off: libconfig (1.5 here) has no hook to vet the
+ * included file, and its scanner exits the process on a directory and
+ * blocks on a FIFO. Its scanner takes `@include` only as the first word of a
+ * line; any such line is refused. */
+static pf_status refuse_includes(const char *path, const char *text)
+{
+    int line = 1;
+    for (const char *p = text; *p; line++) {
+        const char *q = p + strspn(p, " \t");
+        if (strncmp(q, "@include", 8) == 0)
+            return pf_fail(PF_ERR_CONFIG,
+                           "%s:%d: @include: includes are switched off; put the settings in "
+                           "the file or pass them with --set",
+                           path, line);
+        const char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    return PF_OK;
+}
+
 pf_status pf_config_load(pf_experiment *e, const char *path, const char *const *overrides,
                          int n_overrides)
 {
     snprintf(e->path, sizeof e->path, "%s", path);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return pf_fail(PF_ERR_IO, "%s: cannot open the configuration file", path);
-    fclose(f);
+    char *text;
+    PF_TRY(read_config_text(path, &text));
+    pf_status st = refuse_includes(path, text);
+    free(text);
+    PF_TRY(st);
+    /* read again by libconfig, for the file name in its settings' sources */
     if (config_read_file(&e->config, path) != CONFIG_TRUE)
         return pf_fail(PF_ERR_CONFIG, "%s:%d: %s",
                        config_error_file(&e->config) ? config_error_file(&e->config) : path,
@@ -267,6 +336,11 @@ pf_status pf_config_load(pf_experiment *e, const char *path, const char *const *
     if (!e->overrides)
         return pf_fail(PF_ERR_NOMEM, "cannot allocate overrides");
     for (int i = 0; i < n_overrides; i++) {
+        if (strpbrk(overrides[i], "\n\r"))
+            return pf_fail(PF_ERR_CONFIG,
+                           "--set %.*s: a value may not contain a line break (it could carry "
+                           "an @include past the check)",
+                           (int)strcspn(overrides[i], "\n\r"), overrides[i]);
         e->overrides[i] = strdup(overrides[i]);
         if (!e->overrides[i])
             return pf_fail(PF_ERR_NOMEM, "cannot copy --set %s", overrides[i]);

@@ -128,7 +128,8 @@ pf_status pf_experiment_write_config(const pf_experiment *e, const char *path)
 }
 
 /* FNV-1a of the resolved text of every key that shapes training; 0 only if
- * memory runs out (then checkpoints carry no settings check). */
+ * memory runs out (then checkpoints carry no settings check). Seeded with the
+ * legacy basis: the identifier must stay what earlier runs recorded. */
 uint64_t pf_experiment_settings_hash(const pf_experiment *e)
 {
     char *text = NULL;
@@ -137,7 +138,7 @@ uint64_t pf_experiment_settings_hash(const pf_experiment *e)
     if (!f)
         return 0;
     write_sections(f, e, 1);
-    uint64_t h = fclose(f) == 0 ? pf_fnv1a(PF_FNV1A_INIT, text, size) : 0;
+    uint64_t h = fclose(f) == 0 ? pf_fnv1a(PF_FNV1A_LEGACY_INIT, text, size) : 0;
     free(text);
     return h;
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/npy.h"
 #include "experiment/experiment_impl.h"
@@ -25,6 +26,8 @@ typedef struct run_state {
     pf_metrics last;
     long checkpoint_step; /* step of the last checkpoint written (-1: none yet) */
     long checkpoint_every; /* training.checkpoint_every: 0 = at every metrics row */
+    long end;              /* the last step of this process's run (a stop or the end) */
+    int checkpoint_due;    /* a checkpoint falls on a row's step: written after the row */
     pf_status failure;    /* a failure inside the callback (checkpoint write) */
     int root;             /* process 0 (or the only one): writes the run directory */
 } run_state;
@@ -93,6 +96,13 @@ static void draw_bar(run_state *r, long step, int final)
     fflush(r->log);
 }
 
+static void save_checkpoint(run_state *r, long step)
+{
+    r->failure = pf_trainer_save(r->trainer, r->checkpoint);
+    if (r->failure == PF_OK)
+        r->checkpoint_step = step;
+}
+
 static void on_step(void *user, long step, double loss)
 {
     run_state *r = user;
@@ -102,9 +112,10 @@ static void on_step(void *user, long step, double loss)
         fprintf(r->log, "%sstep %ld skipped: %s\n", r->tty ? "\n" : "", step, pf_last_error());
     if (r->root && r->checkpoint_every > 0 && step % r->checkpoint_every == 0 &&
         r->failure == PF_OK) {
-        r->failure = pf_trainer_save(r->trainer, r->checkpoint);
-        if (r->failure == PF_OK)
-            r->checkpoint_step = step;
+        if (step % r->e->options.eval_every == 0 || step == r->e->options.steps || step == r->end)
+            r->checkpoint_due = 1; /* a checkpoint before its row's step would lose the row */
+        else
+            save_checkpoint(r, step);
     }
     if (r->log && r->tty)
         draw_bar(r, step, 0);
@@ -137,11 +148,9 @@ static int on_metrics(void *user, const pf_metrics *m)
                 "nll %.6g  kl %.6g  %.1f s\n",
                 m->step, r->e->options.steps, m->loss, m->grad_norm, m->ess, m->ess_forward, m->nll,
                 m->kl, m->seconds);
-    if (r->checkpoint_every == 0 && r->failure == PF_OK) {
-        r->failure = pf_trainer_save(r->trainer, r->checkpoint);
-        if (r->failure == PF_OK)
-            r->checkpoint_step = m->step;
-    }
+    if ((r->checkpoint_every == 0 || r->checkpoint_due) && r->failure == PF_OK)
+        save_checkpoint(r, m->step);
+    r->checkpoint_due = 0;
     return r->failure != PF_OK;
 }
 
@@ -190,8 +199,19 @@ static pf_status write_samples(pf_experiment *e, const char *dir)
             st = pf_target_action(e->target, n, x + o, S + off);
         pf_flow_base_log_prob(e->flow, n, z + o, lq0 + off, NULL);
     }
-    for (int i = 0; st == PF_OK && i < N; i++)
+    long bad = 0;
+    for (int i = 0; st == PF_OK && i < N; i++) {
         S[i] = -S[i] - (lq0[i] - ldj[i]); /* log w = −S − log q */
+        int ok = !isnan(S[i]) && S[i] != INFINITY;
+        for (int j = 0; j < d; j++)
+            ok = ok && isfinite(x[(size_t)i * d + j]);
+        bad += !ok;
+    }
+    if (st == PF_OK && bad)
+        st = pf_fail(PF_ERR_NUMERIC,
+                     "%s/samples.npy: %ld of %d flow samples or their log weights are non-finite "
+                     "(the flow has diverged); not written",
+                     dir, bad, N);
     char path[4400];
     size_t shape[2] = {(size_t)N, (size_t)d};
     snprintf(path, sizeof path, "%s/samples.npy", dir);
@@ -206,6 +226,42 @@ static pf_status write_samples(pf_experiment *e, const char *dir)
     free(lq0);
     free(S);
     return st;
+}
+
+/* On resume, metrics.csv back in step with the checkpoint at `step`: the
+ * header, then the rows before it, and its own row if it is on the grid of
+ * rows (a stop's extra row is not in an uninterrupted run). Rows a killed or
+ * failed run wrote after its checkpoint, duplicates and a cut last line go. */
+static pf_status trim_metrics(const char *path, const char *header, long step,
+                              const pf_train_options *o)
+{
+    char tmp[4500];
+    FILE *in = fopen(path, "r"), *out = pf_atomic_open(path, tmp, sizeof tmp);
+    if (!out) {
+        if (in)
+            fclose(in);
+        return PF_ERR_IO;
+    }
+    fputs(header, out);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long last = -1;
+    while (in && (len = getline(&line, &cap, in)) > 0) {
+        char *end;
+        errno = 0;
+        const long s = strtol(line, &end, 10);
+        if (line[len - 1] != '\n' || end == line || *end != ',' || errno || s <= last)
+            continue; /* the header, a cut line, a repeated row */
+        if (s < step || (s == step && (s % o->eval_every == 0 || s == o->steps))) {
+            fputs(line, out);
+            last = s;
+        }
+    }
+    free(line);
+    if (in)
+        fclose(in);
+    return pf_atomic_commit(out, tmp, path, !ferror(out));
 }
 
 /* Once the run can start (a resumed checkpoint has loaded: a refused resume
@@ -224,12 +280,16 @@ static pf_status prepare_outputs(run_state *r, const char *dir, int resume)
     snprintf(path, sizeof path, "%s/config.cfg", dir);
     PF_TRY(pf_experiment_write_config(e, path));
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    char header[128];
+    snprintf(header, sizeof header, "step,loss,grad_norm,ess,nll,kl,seconds%s\n",
+             pf_flow_ode_stats(e->flow) ? ",nfe_forward,nfe_backward" : "");
+    if (resume)
+        PF_TRY(trim_metrics(path, header, pf_trainer_steps_done(r->trainer), &e->options));
     r->csv = fopen(path, resume ? "a" : "w");
     if (!r->csv)
         return pf_fail(PF_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
     if (!resume)
-        fprintf(r->csv, "step,loss,grad_norm,ess,nll,kl,seconds%s\n",
-                pf_flow_ode_stats(e->flow) ? ",nfe_forward,nfe_backward" : "");
+        fputs(header, r->csv);
     return PF_OK;
 }
 
@@ -239,6 +299,7 @@ static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
 {
     pf_experiment *e = r->e;
     snprintf(r->checkpoint, sizeof r->checkpoint, "%s/checkpoint.pfc", dir);
+    r->end = (stop_at > 0 && stop_at < e->options.steps) ? stop_at : e->options.steps;
     pf_status st = pf_trainer_create(e->flow, e->target, &e->options, &r->trainer);
     if (e->par.size > 1) { /* no trainer to agree through yet: a flag over the processes */
         double failed = st != PF_OK;
@@ -306,6 +367,11 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
                 pf_estimator_kind_name(e->options.estimator), e->options.steps, e->options.batch,
                 processes, dir);
     PF_TRY(train(&r, dir, stop_at, resume));
+    if (pf_train_stop_requested()) { /* asked to stop (a signal): the checkpoint is enough */
+        if (last)
+            *last = r.last;
+        return PF_OK;
+    }
     if (r.root)
         PF_TRY(write_samples(e, dir));
     if (last)

@@ -3,6 +3,7 @@
 #include <pathflow/train.h>
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,6 +69,7 @@ static pf_status allocate(pf_trainer *t)
     int n_log_w = o->eval_samples > t->n_holdout ? o->eval_samples : t->n_holdout;
     size_t chunk_d = (size_t)t->eval_chunk * t->d;
     t->grad = pf_alloc_doubles(t->n_params, "trainer gradient");
+    t->good_params = pf_alloc_doubles(t->n_params, "trainer parameters");
     t->input = pf_alloc_doubles((size_t)o->batch * t->d, "trainer batch");
     t->eval_z = pf_alloc_doubles(chunk_d, "trainer evaluation");
     t->eval_x = pf_alloc_doubles(chunk_d, "trainer evaluation");
@@ -76,7 +78,7 @@ static pf_status allocate(pf_trainer *t)
     t->eval_S = pf_alloc_doubles((size_t)t->eval_chunk, "trainer evaluation");
     t->eval_log_w = pf_alloc_doubles((size_t)n_log_w, "trainer evaluation");
     t->eval_log_q = pf_alloc_doubles((size_t)n_log_w, "trainer evaluation");
-    if (!t->grad || !t->input || !t->eval_z || !t->eval_x || !t->eval_ldj || !t->eval_log_q0 ||
+    if (!t->grad || !t->good_params || !t->input || !t->eval_z || !t->eval_x || !t->eval_ldj || !t->eval_log_q0 ||
         !t->eval_S || !t->eval_log_w || !t->eval_log_q)
         return PF_ERR_NOMEM;
     PF_TRY(pf_flow_reserve(t->flow, o->batch > t->eval_chunk ? o->batch : t->eval_chunk));
@@ -145,7 +147,8 @@ void pf_trainer_destroy(pf_trainer *t)
     pf_adam_destroy(t->adam);
     double *bufs[] = {t->grad,        t->input,     t->eval_z,       t->eval_x,
                       t->eval_ldj,    t->eval_log_q0, t->eval_S,    t->eval_log_w,
-                      t->eval_log_q,  t->holdout_owned, t->par_buf, t->par_gather};
+                      t->eval_log_q,  t->holdout_owned, t->par_buf, t->par_gather,
+                      t->good_params};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         pf_free(bufs[i]);
     free(t);
@@ -227,15 +230,22 @@ pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
         /* skip the update, count it, stop after too many in a row */
         t->step++;
         t->skipped++;
-        if (++t->nonfinite_run >= o->max_bad_steps)
+        if (++t->nonfinite_run >= o->max_bad_steps) {
+            /* the failures were computed at the current parameters: back to
+             * those of the last finite loss */
+            if (t->has_good_params)
+                memcpy(pf_flow_params(t->flow), t->good_params, t->n_params * sizeof(double));
             return pf_fail_context(st, "training stopped at step %ld after %d failed "
                                        "(non-finite or unsolved) steps in a row",
                                    t->step, t->nonfinite_run);
+        }
         return PF_OK;
     }
     PF_TRY(st);
     t->nonfinite_run = 0;
     pf_clip_grad_norm(t->n_params, t->grad, o->clip_norm);
+    memcpy(t->good_params, pf_flow_params(t->flow), t->n_params * sizeof(double));
+    t->has_good_params = 1;
     double lr = pf_schedule_lr(o->schedule, o->lr, o->min_lr, t->step, o->steps, o->warmup);
     pf_adam_step(t->adam, pf_flow_params(t->flow), t->grad, lr);
     t->step++;
@@ -337,22 +347,36 @@ pf_status pf_trainer_evaluate(pf_trainer *t, pf_metrics *m)
     return PF_OK;
 }
 
+static volatile sig_atomic_t stop_requested;
+
+void pf_train_request_stop(void) { stop_requested = 1; }
+
+int pf_train_stop_requested(void) { return stop_requested != 0; }
+
 pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback callback,
                                void *user)
 {
     const pf_train_options *o = &t->options;
-    const long end = (stop_at > 0 && stop_at < o->steps) ? stop_at : o->steps;
+    long end = (stop_at > 0 && stop_at < o->steps) ? stop_at : o->steps;
     while (t->step < end) {
         double loss;
         PF_TRY(pf_trainer_step(t, &loss, NULL));
         if (t->progress)
             t->progress(t->progress_user, t->step, loss);
+        if (pf_train_any(t, stop_requested != 0)) { /* all processes stop at one step */
+            stop_requested = 1;
+            end = t->step;
+        }
         if (t->step % o->eval_every != 0 && t->step != end)
             continue;
         pf_metrics m;
         PF_TRY(pf_trainer_evaluate(t, &m));
-        t->loss_sum = t->grad_norm_sum = 0;
-        t->rows_steps = 0;
+        if (t->step % o->eval_every == 0 || t->step == o->steps) {
+            /* a row off the grid (a stop) leaves its steps in the sums: a
+             * resumed run's next row averages what an uninterrupted one does */
+            t->loss_sum = t->grad_norm_sum = 0;
+            t->rows_steps = 0;
+        }
         if (pf_train_any(t, callback ? callback(user, &m) : 0))
             break;
     }

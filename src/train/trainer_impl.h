@@ -20,6 +20,8 @@ struct pf_trainer {
     int d, eval_chunk;
     size_t n_params;
     double *grad;      /* n_params */
+    double *good_params; /* n_params: those of the last finite loss (before its update) */
+    int has_good_params;
     double *input;     /* batch×d: base samples or data */
     double *eval_z, *eval_x; /* eval_chunk×d */
     double *eval_ldj, *eval_log_q0, *eval_S; /* eval_chunk */
@@ -57,5 +59,9 @@ pf_status pf_train_gather(pf_trainer *t, double *v, long total, long first, long
  * agreeing on failure first. *loss and *grad_norm become the global ones. */
 pf_status pf_train_reduce_step(pf_trainer *t, pf_status st, long rows, long B, double *loss,
                                double *grad_norm, double *nfe_forward, double *nfe_backward);
+
+/* checkpoint.c: the BLAS thread count a checkpoint was written with (0:
+ * unknown, files before version 3). */
+pf_status pf_checkpoint_blas_threads(const char *path, long *threads);
 
 #endif
