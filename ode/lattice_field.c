@@ -27,11 +27,10 @@
 
 #define PI 3.14159265358979323846
 
-enum { FEATURE_LINEAR, FEATURE_SIN, FEATURE_COS };
-
 typedef struct lattice_field {
     int D, V, shape[4];
     int G, K;            /* features, time functions */
+    int n_freq, odd;     /* sine frequencies (ω_j = j ω₁), odd features only */
     double t1;
     int n_disp, n_class; /* displacements |r| ≤ radius and their weight classes */
     int disp0;           /* index of r = 0 */
@@ -39,14 +38,14 @@ typedef struct lattice_field {
     int *disp_class;     /* n_disp */
     int *minus;          /* n_disp × V: the site x − r */
     int *plus;           /* n_disp × V: the site x + r */
-    int *kind;           /* G */
-    double *omega;       /* G */
+    double *omega;       /* G: ω of each feature (1 for φ itself) */
     /* buffers of one right-hand side (one sample at a time) */
     double *H, *H1, *H2; /* G × V: h, h', h'' at every site */
-    double *P;           /* G × V: Σ_r Wₜ_g(r) a_{y+r} */
-    double *Wt;          /* G × n_disp: the kernel at time t */
+    double *Q;           /* n_class × V: Σ_g Wₜ[g][c] h_g (or h'_g) */
+    double *A;           /* n_class × V: Σ_{r∈c} a_{y+r} */
+    double *Wt;          /* G × n_class: the kernel at time t */
     double *tau;         /* K */
-    double *acc;         /* G × n_disp: Σ_b Σₓ aₓ h_g(φ_{x−r}) */
+    double *acc;         /* G × n_class: Σ_b Σ_{r∈c} Σₓ aₓ h_g(φ_{x−r}) */
     double *accd;        /* G: Σ_b w_b Σₓ h'_g(φₓ) */
 } lattice_field;
 
@@ -134,87 +133,112 @@ static pf_status make_neighbours(lattice_field *L)
     return PF_OK;
 }
 
-/* h, h', h'' of every feature at every site of one sample φ (V). */
+/* h, h', h'' of every feature at every site of one sample φ (V). The
+ * frequencies are multiples of ω₁, so one sin/cos per site and the angle
+ * addition recurrence give every sin(jω₁u), cos(jω₁u). */
 static void features(const lattice_field *L, const double *phi)
 {
-    const int V = L->V;
-    for (int g = 0; g < L->G; g++) {
-        double *h = L->H + (size_t)g * V, *h1 = L->H1 + (size_t)g * V, *h2 = L->H2 + (size_t)g * V;
-        const double w = L->omega[g];
-        switch (L->kind[g]) {
-        case FEATURE_LINEAR:
-            memcpy(h, phi, (size_t)V * sizeof *phi);
-            for (int x = 0; x < V; x++)
-                h1[x] = 1.0, h2[x] = 0.0;
-            break;
-        case FEATURE_SIN:
-            for (int x = 0; x < V; x++) {
-                double s = sin(w * phi[x]), c = cos(w * phi[x]);
-                h[x] = s / w, h1[x] = c, h2[x] = -w * s;
+    const int V = L->V, N = L->n_freq;
+    memcpy(L->H, phi, (size_t)V * sizeof *phi); /* feature 0: φ itself */
+    for (int x = 0; x < V; x++)
+        L->H1[x] = 1.0, L->H2[x] = 0.0;
+    if (N == 0)
+        return;
+    const double w1 = L->omega[1];
+    for (int x = 0; x < V; x++) {
+        const double s1 = sin(w1 * phi[x]), c1 = cos(w1 * phi[x]);
+        double s = s1, c = c1;
+        for (int j = 1; j <= N; j++) {
+            const double w = L->omega[j];
+            size_t i = (size_t)j * V + x;
+            L->H[i] = s / w, L->H1[i] = c, L->H2[i] = -w * s;
+            if (!L->odd) {
+                i = (size_t)(N + j) * V + x;
+                L->H[i] = c / w, L->H1[i] = -s, L->H2[i] = -w * c;
             }
-            break;
-        default: /* FEATURE_COS */
-            for (int x = 0; x < V; x++) {
-                double s = sin(w * phi[x]), c = cos(w * phi[x]);
-                h[x] = c / w, h1[x] = -s, h2[x] = -w * c;
-            }
-            break;
+            const double sn = s * c1 + c * s1;
+            c = c * c1 - s * s1;
+            s = sn;
         }
     }
 }
 
-/* τ(t) and the kernel at time t: Wₜ_g(r) = Σ_k τ_k W_{kg}(class(r)). */
+/* τ(t) and the kernel at time t per class: Wₜ[g][c] = Σ_k τ_k W_{kg}(c). */
 static void kernel_at(lattice_field *L, const double *params, double t)
 {
     const int G = L->G, C = L->n_class;
     for (int k = 0; k < L->K; k++)
         L->tau[k] = cos(k * PI * t / L->t1);
-    for (int g = 0; g < G; g++)
-        for (int j = 0; j < L->n_disp; j++) {
-            double s = 0;
-            for (int k = 0; k < L->K; k++)
-                s += L->tau[k] * params[((size_t)k * G + g) * C + L->disp_class[j]];
-            L->Wt[(size_t)g * L->n_disp + j] = s;
+    for (int gc = 0; gc < G * C; gc++) {
+        double s = 0;
+        for (int k = 0; k < L->K; k++)
+            s += L->tau[k] * params[(size_t)k * G * C + gc];
+        L->Wt[gc] = s;
+    }
+}
+
+/* Q[c][y] = Σ_g Wₜ[g][c] F_g(y) for features F (G × V): the per-class site
+ * fields. */
+static void class_fields(const lattice_field *L, const double *F, double *Q)
+{
+    const int V = L->V, C = L->n_class;
+    memset(Q, 0, (size_t)C * V * sizeof *Q);
+    for (int g = 0; g < L->G; g++)
+        for (int c = 0; c < C; c++) {
+            const double w = L->Wt[(size_t)g * C + c];
+            const double *h = F + (size_t)g * V;
+            double *q = Q + (size_t)c * V;
+            for (int y = 0; y < V; y++)
+                q[y] += w * h[y];
         }
 }
 
-/* fₓ = Σ_r Σ_g Wₜ_g(r) h_g(φ_{x−r}) for one sample, from L->H. */
-static void apply_kernel(const lattice_field *L, double *f)
+/* fₓ = Σ_r Q[class r][x − r] for one sample: Q from h. */
+static void apply_kernel(lattice_field *L, double *f)
 {
     const int V = L->V;
+    class_fields(L, L->H, L->Q);
     memset(f, 0, (size_t)V * sizeof *f);
     for (int j = 0; j < L->n_disp; j++) {
         const int *m = L->minus + (size_t)j * V;
-        for (int g = 0; g < L->G; g++) {
-            const double w = L->Wt[(size_t)g * L->n_disp + j];
-            const double *h = L->H + (size_t)g * V;
-            for (int x = 0; x < V; x++)
-                f[x] += w * h[m[x]];
-        }
+        const double *q = L->Q + (size_t)L->disp_class[j] * V;
+        for (int x = 0; x < V; x++)
+            f[x] += q[m[x]];
     }
 }
 
-/* out_y = −Σ_g h'_g(φ_y) Σ_r Wₜ_g(r) a_{y+r} − w Σ_g Wₜ_g(0) h''_g(φ_y):
- * −(∂f)ᵀa − w ∇ div f for one sample, from L->H1, L->H2. */
+/* A[c][y] = Σ_{r ∈ c} a_{y+r}: the correlation of a with each class. */
+static void class_correlations(lattice_field *L, const double *a)
+{
+    const int V = L->V;
+    memset(L->A, 0, (size_t)L->n_class * V * sizeof *L->A);
+    for (int j = 0; j < L->n_disp; j++) {
+        const int *p = L->plus + (size_t)j * V;
+        double *A = L->A + (size_t)L->disp_class[j] * V;
+        for (int y = 0; y < V; y++)
+            A[y] += a[p[y]];
+    }
+}
+
+/* out_y = −Σ_c A[c][y] Σ_g Wₜ[g][c] h'_g(φ_y) − w Σ_g Wₜ[g][c₀] h''_g(φ_y):
+ * −(∂f)ᵀa − w ∇ div f for one sample; leaves A for the gradient. */
 static void transpose_kernel(lattice_field *L, const double *a, double w, double *out)
 {
-    const int V = L->V, nd = L->n_disp;
-    memset(L->P, 0, (size_t)L->G * V * sizeof *L->P);
-    for (int j = 0; j < nd; j++) {
-        const int *p = L->plus + (size_t)j * V;
-        for (int g = 0; g < L->G; g++) {
-            const double wt = L->Wt[(size_t)g * nd + j];
-            double *P = L->P + (size_t)g * V;
-            for (int y = 0; y < V; y++)
-                P[y] += wt * a[p[y]];
-        }
-    }
+    const int V = L->V, C = L->n_class, c0 = L->disp_class[L->disp0];
+    class_correlations(L, a);
+    class_fields(L, L->H1, L->Q);
     memset(out, 0, (size_t)V * sizeof *out);
-    for (int g = 0; g < L->G; g++) {
-        const double *P = L->P + (size_t)g * V, *h1 = L->H1 + (size_t)g * V;
-        const double *h2 = L->H2 + (size_t)g * V, w0 = w * L->Wt[(size_t)g * nd + L->disp0];
+    for (int c = 0; c < C; c++) {
+        const double *A = L->A + (size_t)c * V, *q = L->Q + (size_t)c * V;
         for (int y = 0; y < V; y++)
-            out[y] -= h1[y] * P[y] + w0 * h2[y];
+            out[y] -= A[y] * q[y];
+    }
+    if (w == 0)
+        return;
+    for (int g = 0; g < L->G; g++) {
+        const double w0 = w * L->Wt[(size_t)g * C + c0], *h2 = L->H2 + (size_t)g * V;
+        for (int y = 0; y < V; y++)
+            out[y] -= w0 * h2[y];
     }
 }
 
@@ -222,7 +246,7 @@ static void lattice_eval_div(pf_field *field, const double *params, int B, doubl
                              const double *x, double *f, double *div, const double *g, double *dg)
 {
     lattice_field *L = field->content;
-    const int V = L->V;
+    const int V = L->V, C = L->n_class, c0 = L->disp_class[L->disp0];
     kernel_at(L, params, t);
     for (int b = 0; b < B; b++) {
         features(L, x + (size_t)b * V);
@@ -233,7 +257,7 @@ static void lattice_eval_div(pf_field *field, const double *params, int B, doubl
             double sum = 0;
             for (int y = 0; y < V; y++)
                 sum += h1[y];
-            s += L->Wt[(size_t)gi * L->n_disp + L->disp0] * sum;
+            s += L->Wt[(size_t)gi * C + c0] * sum;
         }
         div[b] = s;
         if (g)
@@ -241,18 +265,19 @@ static void lattice_eval_div(pf_field *field, const double *params, int B, doubl
     }
 }
 
-/* acc[g][r] += Σₓ aₓ h_g(φ_{x−r}), accd[g] += w Σₓ h'_g(φₓ) for one sample. */
-static void accumulate_grad(lattice_field *L, const double *a, double w)
+/* acc[g][c] += Σ_y h_g(φ_y) A[c][y] (= Σ_{r∈c} Σₓ aₓ h_g(φ_{x−r})),
+ * accd[g] += w Σₓ h'_g(φₓ), for one sample after transpose_kernel. */
+static void accumulate_grad(lattice_field *L, double w)
 {
-    const int V = L->V, nd = L->n_disp;
+    const int V = L->V, C = L->n_class;
     for (int gi = 0; gi < L->G; gi++) {
         const double *h = L->H + (size_t)gi * V, *h1 = L->H1 + (size_t)gi * V;
-        for (int j = 0; j < nd; j++) {
-            const int *m = L->minus + (size_t)j * V;
+        for (int c = 0; c < C; c++) {
+            const double *A = L->A + (size_t)c * V;
             double s = 0;
             for (int y = 0; y < V; y++)
-                s += a[y] * h[m[y]];
-            L->acc[(size_t)gi * nd + j] += s;
+                s += A[y] * h[y];
+            L->acc[(size_t)gi * C + c] += s;
         }
         if (w != 0) {
             double s = 0;
@@ -268,10 +293,10 @@ static void lattice_adjoint(pf_field *field, const double *params, int B, double
                             double *dlambda, double *grad)
 {
     lattice_field *L = field->content;
-    const int V = L->V, G = L->G, C = L->n_class, nd = L->n_disp;
+    const int V = L->V, G = L->G, C = L->n_class, c0 = L->disp_class[L->disp0];
     kernel_at(L, params, t);
     if (grad) {
-        memset(L->acc, 0, (size_t)G * nd * sizeof *L->acc);
+        memset(L->acc, 0, (size_t)G * C * sizeof *L->acc);
         memset(L->accd, 0, (size_t)G * sizeof *L->accd);
     }
     for (int b = 0; b < B; b++) {
@@ -279,42 +304,42 @@ static void lattice_adjoint(pf_field *field, const double *params, int B, double
         features(L, x + (size_t)b * V);
         transpose_kernel(L, lambda + (size_t)b * V, wb, dlambda + (size_t)b * V);
         if (grad)
-            accumulate_grad(L, lambda + (size_t)b * V, wb);
+            accumulate_grad(L, wb);
     }
     if (!grad)
         return;
-    memset(grad, 0, field->n_params * sizeof *grad);
-    for (int g = 0; g < G; g++) {
-        for (int j = 0; j < nd; j++) {
-            double a = L->acc[(size_t)g * nd + j] + (j == L->disp0 ? L->accd[g] : 0.0);
+    for (int g = 0; g < G; g++)
+        for (int c = 0; c < C; c++) {
+            const double a = L->acc[(size_t)g * C + c] + (c == c0 ? L->accd[g] : 0.0);
             for (int k = 0; k < L->K; k++)
-                grad[((size_t)k * G + g) * C + L->disp_class[j]] -= L->tau[k] * a;
+                grad[((size_t)k * G + g) * C + c] = -L->tau[k] * a;
         }
-    }
 }
 
 static void free_buffers(lattice_field *L)
 {
-    double *bufs[] = {L->H, L->H1, L->H2, L->P, L->Wt, L->tau, L->acc, L->accd};
+    double *bufs[] = {L->H, L->H1, L->H2, L->Q, L->A, L->Wt, L->tau, L->acc, L->accd};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         pf_free(bufs[i]);
-    L->H = L->H1 = L->H2 = L->P = L->Wt = L->tau = L->acc = L->accd = NULL;
+    L->H = L->H1 = L->H2 = L->Q = L->A = L->Wt = L->tau = L->acc = L->accd = NULL;
 }
 
 static pf_status lattice_reserve(pf_field *field, int B_max)
 {
     lattice_field *L = field->content;
-    const size_t GV = (size_t)L->G * L->V, Gd = (size_t)L->G * L->n_disp;
+    const size_t GV = (size_t)L->G * L->V, Gd = (size_t)L->G * L->n_class;
+    const size_t CV = (size_t)L->n_class * L->V;
     free_buffers(L);
     L->H = pf_alloc_doubles(GV, "lattice field features");
     L->H1 = pf_alloc_doubles(GV, "lattice field features");
     L->H2 = pf_alloc_doubles(GV, "lattice field features");
-    L->P = pf_alloc_doubles(GV, "lattice field correlations");
+    L->Q = pf_alloc_doubles(CV, "lattice field class fields");
+    L->A = pf_alloc_doubles(CV, "lattice field correlations");
     L->Wt = pf_alloc_doubles(Gd, "lattice field kernel");
     L->tau = pf_alloc_doubles((size_t)L->K, "lattice field time basis");
     L->acc = pf_alloc_doubles(Gd, "lattice field gradient");
     L->accd = pf_alloc_doubles((size_t)L->G, "lattice field gradient");
-    if (!L->H || !L->H1 || !L->H2 || !L->P || !L->Wt || !L->tau || !L->acc || !L->accd)
+    if (!L->H || !L->H1 || !L->H2 || !L->Q || !L->A || !L->Wt || !L->tau || !L->acc || !L->accd)
         return PF_ERR_NOMEM;
     return PF_OK;
 }
@@ -349,7 +374,6 @@ static void lattice_destroy(pf_field *field)
         free(L->disp_class);
         free(L->minus);
         free(L->plus);
-        free(L->kind);
         free(L->omega);
         free(L);
     }
@@ -390,17 +414,15 @@ static pf_status check_lattice_options(const pf_cnf_options *o)
     return PF_OK;
 }
 
+/* Features: φ, then sin(ω_j φ)/ω_j, then (not odd) cos(ω_j φ)/ω_j, with
+ * ω_j = frequency · j / features. */
 static void make_features(lattice_field *L, const pf_cnf_options *o)
 {
-    L->kind[0] = FEATURE_LINEAR;
     L->omega[0] = 1.0;
     for (int j = 1; j <= o->features; j++) {
-        L->kind[j] = FEATURE_SIN;
         L->omega[j] = o->frequency * j / o->features;
-        if (!o->odd) {
-            L->kind[o->features + j] = FEATURE_COS;
+        if (!o->odd)
             L->omega[o->features + j] = L->omega[j];
-        }
     }
 }
 
@@ -423,11 +445,12 @@ pf_status pf_field_lattice_create(const pf_cnf_options *o, pf_field **out)
     L->V = o->dim;
     memcpy(L->shape, o->lattice, sizeof L->shape);
     L->G = 1 + o->features * (o->odd ? 1 : 2);
+    L->n_freq = o->features;
+    L->odd = o->odd;
     L->K = o->time_basis;
     L->t1 = o->t1;
-    L->kind = malloc((size_t)L->G * sizeof *L->kind);
     L->omega = malloc((size_t)L->G * sizeof *L->omega);
-    pf_status st = L->kind && L->omega ? PF_OK : pf_fail(PF_ERR_NOMEM, "lattice field: no memory");
+    pf_status st = L->omega ? PF_OK : pf_fail(PF_ERR_NOMEM, "lattice field: no memory");
     if (st == PF_OK)
         st = make_displacements(L, o->radius, o->symmetric);
     if (st == PF_OK)
