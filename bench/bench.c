@@ -179,7 +179,7 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, double c
         if (c->counts_flops)
             snprintf(flop_cell, sizeof flop_cell, "%.2f (%.0f%%)", gflops, 100 * gflops / ceiling);
         if (pf_flow_ode_stats(c->flow))
-            snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f (%.0f / %.0f steps, %.1f / %.1f per step)",
+            snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f (%.0f / %.0f steps; %.1f / %.1f per solver step)",
                      m[k].nfe_f, m[k].nfe_b, m[k].steps_f, m[k].steps_b,
                      m[k].nfe_f / fmax(m[k].steps_f, 1), m[k].nfe_b / fmax(m[k].steps_b, 1));
         printf("| %s | %s | %s | %.3f | %.3f | %.2f | %s | %s | %.0f |\n", c->name,

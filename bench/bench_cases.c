@@ -99,7 +99,7 @@ pf_status bench_make_cases(int quick, bench_case *cases, int *n)
     PF_TRY(cnf_case(&cases[(*n)++], "CNF 2-D", t, 32, 0, quick ? 32 : 128));
     PF_TRY(pf_target_mgm_create(quick ? 4 : 16, 1.0, 0.5, &t));
     PF_TRY(cnf_case(&cases[(*n)++], "CNF 16-D", t, 64, 1, quick ? 32 : 128));
-    const int L = quick ? 4 : 8;
+    const int L = quick ? 6 : 8;
     char name[32];
     PF_TRY(pf_target_phi4_create(L, L, 0.25, 0.5, &t));
     snprintf(name, sizeof name, "CNF MLP %dx%d", L, L);
