@@ -178,12 +178,13 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, double c
     }
     for (int k = 0; k < N_EST; k++) {
         double ratio = med[k] / med[k < 3 ? 0 : 3], gflops = m[k].flops / (med[k] * 1e-3) * 1e-9;
-        char flop_cell[64] = "", nfe_cell[64] = "";
+        char flop_cell[64] = "", nfe_cell[128] = "";
         if (c->counts_flops)
             snprintf(flop_cell, sizeof flop_cell, "%.2f (%.0f%%)", gflops, 100 * gflops / ceiling);
         if (pf_flow_ode_stats(c->flow))
-            snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f (%.0f / %.0f steps)", m[k].nfe_f,
-                     m[k].nfe_b, m[k].steps_f, m[k].steps_b);
+            snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f (%.0f / %.0f steps; %.1f / %.1f per solver step)",
+                     m[k].nfe_f, m[k].nfe_b, m[k].steps_f, m[k].steps_b,
+                     m[k].nfe_f / fmax(m[k].steps_f, 1), m[k].nfe_b / fmax(m[k].steps_b, 1));
         printf("| %s | %s | %s | %.3f | %.3f | %.2f | %s | %s | %.0f |\n", c->name,
                pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio,
                flop_cell, nfe_cell, peak_rss_mb());

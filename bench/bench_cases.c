@@ -46,6 +46,24 @@ static pf_status cnf_case(bench_case *c, const char *name, pf_target *t, int wid
     return pf_flow_cnf_create(&o, &c->flow);
 }
 
+/* The lattice vector field on a φ⁴ target (radius 2, 8 odd features, 4 time
+ * functions): the row to read next to the MLP field on the same lattice. */
+static pf_status cnf_lattice_case(bench_case *c, const char *name, pf_target *t, int batch)
+{
+    pf_cnf_options o = pf_cnf_options_default();
+    o.dim = pf_target_dim(t);
+    o.field = "lattice";
+    o.n_lattice = pf_target_shape(t, o.lattice);
+    o.radius = 2.0;
+    o.zero_init = 0;
+    o.init_scale = 0.5;
+    o.rtol = o.atol = 1e-5;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->target = t;
+    c->batch = batch;
+    return pf_flow_cnf_create(&o, &c->flow);
+}
+
 static pf_status u1_case(bench_case *c, const char *name, pf_target *t, int L, int layers,
                          int batch)
 {
@@ -81,6 +99,14 @@ pf_status bench_make_cases(int quick, bench_case *cases, int *n)
     PF_TRY(cnf_case(&cases[(*n)++], "CNF 2-D", t, 32, 0, quick ? 32 : 128));
     PF_TRY(pf_target_mgm_create(quick ? 4 : 16, 1.0, 0.5, &t));
     PF_TRY(cnf_case(&cases[(*n)++], "CNF 16-D", t, 64, 1, quick ? 32 : 128));
+    const int L = quick ? 6 : 8;
+    char name[32];
+    PF_TRY(pf_target_phi4_create(L, L, 0.25, 0.5, &t));
+    snprintf(name, sizeof name, "CNF MLP %dx%d", L, L);
+    PF_TRY(cnf_case(&cases[(*n)++], name, t, quick ? 32 : 64, 0, quick ? 16 : 64));
+    PF_TRY(pf_target_phi4_create(L, L, 0.25, 0.5, &t));
+    snprintf(name, sizeof name, "CNF lattice %dx%d", L, L);
+    PF_TRY(cnf_lattice_case(&cases[(*n)++], name, t, quick ? 16 : 64));
     if (quick)
         snprintf(cases[3].name, sizeof cases[3].name, "U(1) 4x4");
     if (quick)

@@ -18,14 +18,14 @@
 #include "core/workspace.h"
 #include "flows/flow_impl.h"
 #include "ode/cvodes_solve.h"
-#include "ode/vector_field.h"
+#include "ode/field.h"
 
 #define STREAM_PROBES (6ULL << 40)
 
 typedef struct cnf {
     pf_flow *flow;
     pf_cnf_options o;
-    pf_vector_field vf;
+    pf_field *field;   /* the MLP or the lattice field, through its operations */
     SUNContext ctx;
     pf_ode_settings settings;
     /* [with score][direction]: state (x, L) or (x, L, g), inverse (0) or
@@ -54,8 +54,8 @@ static int cnf_rhs(double t, N_Vector y, N_Vector ydot, void *user)
     const size_t bd = (size_t)B * d;
     const double *Y = N_VGetArrayPointer(y);
     double *D = N_VGetArrayPointer(ydot);
-    pf_vector_field_eval_div(&c->vf, c->flow->params, B, t, Y, D, D + bd,
-                             c->with_score ? Y + bd + B : NULL, D + bd + B);
+    c->field->ops->eval_div(c->field, c->flow->params, B, t, Y, D, D + bd,
+                            c->with_score ? Y + bd + B : NULL, D + bd + B);
     size_t n = c->with_score ? 2 * bd + B : bd + B;
     for (size_t i = 0; i < n; i++)
         if (!isfinite(D[i])) {
@@ -68,8 +68,8 @@ static int cnf_rhs(double t, N_Vector y, N_Vector ydot, void *user)
 static int cnf_rhs_b(double t, N_Vector y, N_Vector yB, N_Vector yBdot, void *user)
 {
     cnf *c = user;
-    pf_vector_field_adjoint(&c->vf, c->flow->params, c->B, t, N_VGetArrayPointer(y),
-                            N_VGetArrayPointer(yB), c->w, N_VGetArrayPointer(yBdot), NULL);
+    c->field->ops->adjoint(c->field, c->flow->params, c->B, t, N_VGetArrayPointer(y),
+                           N_VGetArrayPointer(yB), c->w, N_VGetArrayPointer(yBdot), NULL);
     const size_t n = (size_t)c->B * c->o.dim;
     const double *D = N_VGetArrayPointer(yBdot);
     for (size_t i = 0; i < n; i++)
@@ -87,8 +87,8 @@ static int cnf_quad_b(double t, N_Vector y, N_Vector yB, N_Vector qBdot, void *u
         N_VConst(0.0, qBdot);
         return 0;
     }
-    pf_vector_field_adjoint(&c->vf, c->flow->params, c->B, t, N_VGetArrayPointer(y),
-                            N_VGetArrayPointer(yB), c->w, c->scratch, N_VGetArrayPointer(qBdot));
+    c->field->ops->adjoint(c->field, c->flow->params, c->B, t, N_VGetArrayPointer(y),
+                           N_VGetArrayPointer(yB), c->w, c->scratch, N_VGetArrayPointer(qBdot));
     return 0;
 }
 
@@ -104,7 +104,7 @@ static void draw_probes(cnf *c, int B)
     pf_rng rng = pf_rng_make(c->o.seed, STREAM_PROBES + (f->noise_set ? f->noise_key
                                                                        : (1ULL << 63) | c->n_solves));
     pf_rng_rademacher_at(&rng, f->noise_set ? f->noise_row * d : 0, (size_t)B * d, c->probes);
-    pf_vector_field_set_probes(&c->vf, B, c->probes);
+    c->field->ops->set_probes(c->field, B, c->probes);
 }
 
 /* One pass: in (B×d) at t_a → out (B×d), ldj (B) = L(t_b), and with
@@ -196,7 +196,7 @@ static pf_status cnf_reserve(pf_flow *flow, int B_max)
     cnf *c = flow->content;
     const size_t bd = (size_t)B_max * c->o.dim;
     cnf_free_buffers(c);
-    PF_TRY(pf_vector_field_reserve(&c->vf, B_max));
+    PF_TRY(c->field->ops->reserve(c->field, B_max));
     c->y0 = pf_alloc_doubles(2 * bd + (size_t)B_max, "cnf state");
     c->y1 = pf_alloc_doubles(2 * bd + (size_t)B_max, "cnf state");
     c->probes = pf_alloc_doubles(bd, "cnf probes");
@@ -214,7 +214,7 @@ static void cnf_destroy(pf_flow *flow)
     if (!c)
         return;
     cnf_free_buffers(c);
-    pf_vector_field_free(&c->vf);
+    pf_field_destroy(c->field);
     if (c->ctx)
         SUNContext_Free(&c->ctx);
     free(c);
@@ -238,15 +238,28 @@ pf_cnf_options pf_cnf_options_default(void)
     o.atol = 1e-5;
     o.max_steps = 10000;
     o.checkpoint_steps = 100;
+    o.field = "mlp";
+    o.features = 8;
+    o.frequency = 3.0;
+    o.odd = 1;
+    o.time_basis = 4;
+    o.radius = 1.0;
+    o.symmetric = 1;
     return o;
 }
 
-static pf_status check_cnf_options(const pf_cnf_options *o, pf_activation *act)
+static int flow_is_lattice(const pf_cnf_options *o)
+{
+    return o->field && strcmp(o->field, "lattice") == 0;
+}
+
+/* Options of every field: dimension, time, solver. */
+static pf_status check_common_options(const pf_cnf_options *o)
 {
     if (o->dim < 1)
         return pf_fail(PF_ERR_ARG, "cnf: dim = %d must be ≥ 1", o->dim);
-    if (o->n_hidden < 0 || o->n_hidden > 16)
-        return pf_fail(PF_ERR_ARG, "cnf: %d hidden layers outside [0, 16]", o->n_hidden);
+    if (o->field && strcmp(o->field, "mlp") != 0 && strcmp(o->field, "lattice") != 0)
+        return pf_fail(PF_ERR_ARG, "cnf: field '%s' is neither 'mlp' nor 'lattice'", o->field);
     if (!(o->t1 > 0) || !isfinite(o->t1))
         return pf_fail(PF_ERR_ARG, "cnf: t1 = %g must be > 0", o->t1);
     if (!(o->rtol > 0) || !(o->atol > 0))
@@ -254,6 +267,14 @@ static pf_status check_cnf_options(const pf_cnf_options *o, pf_activation *act)
     if (o->max_steps < 1 || o->checkpoint_steps < 1)
         return pf_fail(PF_ERR_ARG, "cnf: max_steps = %ld and checkpoint_steps = %d must be ≥ 1",
                        o->max_steps, o->checkpoint_steps);
+    return PF_OK;
+}
+
+/* Options of the MLP field. */
+static pf_status check_cnf_options(const pf_cnf_options *o, pf_activation *act)
+{
+    if (o->n_hidden < 0 || o->n_hidden > 16)
+        return pf_fail(PF_ERR_ARG, "cnf: %d hidden layers outside [0, 16]", o->n_hidden);
     PF_TRY(pf_activation_from_name(o->activation ? o->activation : "tanh", act));
     if (*act == PF_ACT_RELU || *act == PF_ACT_LEAKY_RELU)
         return pf_fail(PF_ERR_ARG, "cnf: activation '%s' has no second derivative; the "
@@ -263,30 +284,51 @@ static pf_status check_cnf_options(const pf_cnf_options *o, pf_activation *act)
 
 static void cnf_describe(const pf_cnf_options *o, pf_flow *flow)
 {
+    if (flow_is_lattice(o)) { /* no lattice size: the parameters fit any size */
+        snprintf(flow->description, sizeof flow->description,
+                 "cnf field=lattice dims=%d features=%d frequency=%g parity=%s time_basis=%d "
+                 "radius=%g symmetry=%s t1=%g",
+                 o->n_lattice, o->features, o->frequency, o->odd ? "odd" : "any", o->time_basis,
+                 o->radius, o->symmetric ? "hypercubic" : "none", o->t1);
+        return;
+    }
     snprintf(flow->description, sizeof flow->description,
              "cnf dim=%d activation=%s t1=%g divergence=%s ", o->dim,
              o->activation ? o->activation : "tanh", o->t1, o->hutchinson ? "hutchinson" : "exact");
     pf_flow_describe_widths(flow, o->n_hidden, o->hidden);
 }
 
+static pf_status make_field(const pf_cnf_options *o, pf_field **out)
+{
+    if (flow_is_lattice(o)) {
+        if (o->hutchinson)
+            return pf_fail(PF_ERR_ARG, "cnf: the lattice field's divergence is exact and cheap; "
+                                       "Hutchinson's estimator applies to the mlp field only");
+        return pf_field_lattice_create(o, out);
+    }
+    pf_activation act;
+    PF_TRY(check_cnf_options(o, &act));
+    return pf_field_mlp_create(o->dim, o->n_hidden, o->hidden, act, o->hutchinson, out);
+}
+
 pf_status pf_flow_cnf_create(const pf_cnf_options *o, pf_flow **out)
 {
     *out = NULL;
-    pf_activation act;
-    PF_TRY(check_cnf_options(o, &act));
+    PF_TRY(check_common_options(o));
     cnf *c = calloc(1, sizeof *c);
     if (!c)
         return pf_fail(PF_ERR_NOMEM, "cnf: cannot allocate");
     c->o = *o;
     c->settings = (pf_ode_settings){o->rtol, o->atol, o->max_steps, o->checkpoint_steps, o->bdf};
-    pf_status st = pf_vector_field_init(&c->vf, o->dim, o->n_hidden, o->hidden, act, o->hutchinson);
+    pf_status st = make_field(o, &c->field);
     if (st == PF_OK && SUNContext_Create(NULL, &c->ctx) != 0)
         st = pf_fail(PF_ERR_NOMEM, "cnf: cannot create a SUNDIALS context");
     if (st == PF_OK)
-        st = pf_flow_alloc(&cnf_ops, o->dim, PF_BASE_NORMAL, c->vf.mlp.n_params, out);
+        st = pf_flow_alloc(&cnf_ops, o->dim, PF_BASE_NORMAL, c->field->n_params, out);
     if (st != PF_OK) {
         if (c->ctx)
             SUNContext_Free(&c->ctx);
+        pf_field_destroy(c->field);
         free(c);
         return st;
     }
@@ -294,9 +336,15 @@ pf_status pf_flow_cnf_create(const pf_cnf_options *o, pf_flow **out)
     (*out)->ode_stats = &c->stats;
     c->flow = *out;
     pf_rng rng = pf_rng_make(o->seed, 0x5EED);
-    pf_mlp_init_params(&c->vf.mlp, (*out)->params, &rng, o->zero_init);
-    for (size_t i = 0; i < (*out)->n_params; i++)
-        (*out)->params[i] *= o->init_scale;
+    c->field->ops->init_params(c->field, (*out)->params, &rng, o->zero_init, o->init_scale);
     cnf_describe(o, *out);
     return PF_OK;
+}
+
+int pf_flow_size_independent(const pf_flow *flow)
+{
+    if (!flow || flow->ops != &cnf_ops)
+        return 0;
+    const cnf *c = flow->content;
+    return c->field->size_independent;
 }

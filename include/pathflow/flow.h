@@ -94,10 +94,28 @@ typedef struct pf_cnf_options {
     int checkpoint_steps;    /* steps between adjoint checkpoints */
     int bdf;                 /* 0: Adams + fixed point (default), 1: BDF + Newton (GMRES) */
     int hutchinson;          /* 0: exact divergence, 1: Hutchinson (one probe per sample and solve) */
+    /* The vector field: "mlp" (default: dense MLP on (x, t), the keys above)
+     * or "lattice" (translation-equivariant on a periodic lattice, exact
+     * divergence in O(V · features), parameters independent of the lattice
+     * size; the keys below). */
+    const char *field;
+    int n_lattice;           /* lattice: number of extents (1..4); ∏ lattice = dim */
+    int lattice[4];
+    int features;            /* lattice: frequencies of the sine features, ≥ 0 */
+    double frequency;        /* lattice: the largest feature frequency ω */
+    int odd;                 /* lattice: 1: odd features only (f(−φ) = −f(φ)), 0: with cosines */
+    int time_basis;          /* lattice: K functions of t (1, cos(πt/T), ..., cos((K−1)πt/T)) */
+    double radius;           /* lattice: kernel on displacements |r| ≤ radius */
+    int symmetric;           /* lattice: one weight per orbit of the lattice's rotations and
+                                reflections (1) or per displacement (0) */
 } pf_cnf_options;
 
 pf_cnf_options pf_cnf_options_default(void);
 pf_status pf_flow_cnf_create(const pf_cnf_options *options, pf_flow **out);
+/* 1 if the flow's parameters do not depend on the lattice size (a CNF with
+ * the lattice field): the same parameters define the flow on any lattice
+ * with the same number of extents. 0 for every other flow. */
+int pf_flow_size_independent(const pf_flow *flow);
 
 /* Solver statistics of a CNF (NULL for other flows): cumulative counts over
  * every solve since creation or the last reset. */

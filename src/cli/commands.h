@@ -49,6 +49,10 @@ void pf_cli_plot_run(const char *dir, pf_experiment *e);
 
 /* A trained run (directory or checkpoint) rebuilt with its parameters. */
 pf_status pf_cli_load_run(const char *arg, pf_experiment **out);
+/* The same with --set overrides of target keys (e.g. another lattice size for
+ * a flow whose parameters do not depend on it; refused for other flows). */
+pf_status pf_cli_load_run_with(const char *arg, const char *const *overrides, int n_overrides,
+                               pf_experiment **out);
 /* N flow samples (*x, N×d) and log weights (*log_w, N) from stream `seed`,
  * malloc'ed (the caller frees both, also on failure). */
 pf_status pf_cli_draw(pf_experiment *e, uint64_t seed, int N, double **x, double **log_w);

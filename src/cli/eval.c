@@ -127,6 +127,8 @@ int pf_cli_eval(int argc, char **argv)
 {
     const char *run = NULL;
     int N = 10000, K = 20;
+    const char *sets[16];
+    int n_sets = 0;
     unsigned long long seed = 2;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
@@ -139,17 +141,19 @@ int pf_cli_eval(int argc, char **argv)
             if (pf_cli_seed_option("eval", "--seed", argv[++i], &seed))
                 return 2;
         }
+        else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc && n_sets < 16)
+            sets[n_sets++] = argv[++i];
         else if (argv[i][0] != '-' && !run)
             run = argv[i];
         else
             run = NULL, i = argc;
     }
     if (!run || N < 10 || K < 2 || K > N) {
-        fprintf(stderr, "usage: pathflow eval RUN|CKPT [-n N ≥ 10] [--seed S] [--blocks K ≥ 2]\n");
+        fprintf(stderr, "usage: pathflow eval RUN|CKPT [-n N ≥ 10] [--seed S] [--blocks K ≥ 2] [--set target.key=value ...]\n");
         return 2;
     }
     pf_experiment *e;
-    pf_status st = pf_cli_load_run(run, &e);
+    pf_status st = pf_cli_load_run_with(run, sets, n_sets, &e);
     if (st != PF_OK)
         return pf_cli_report(st);
     pf_target *t = pf_experiment_target(e);

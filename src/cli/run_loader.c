@@ -10,11 +10,50 @@
 #include "cli/commands.h"
 #include "core/error.h"
 
+/* The trained run's target, and whether the flow may be rebuilt on another
+ * lattice: only a flow whose parameters do not depend on the lattice size. */
+static pf_status check_other_lattice(const char *config, const pf_experiment *e)
+{
+    pf_experiment *trained;
+    PF_TRY(pf_experiment_load(config, NULL, 0, &trained));
+    pf_status st = pf_experiment_build(trained);
+    if (st == PF_OK) {
+        int s0[4] = {0}, s1[4] = {0};
+        const int n0 = pf_target_shape(pf_experiment_target(trained), s0);
+        const int n1 = pf_target_shape(pf_experiment_target((pf_experiment *)e), s1);
+        const int same = n0 == n1 && memcmp(s0, s1, sizeof s0) == 0 &&
+                         pf_target_dim(pf_experiment_target(trained)) ==
+                             pf_target_dim(pf_experiment_target((pf_experiment *)e));
+        if (!same && !pf_flow_size_independent(pf_experiment_flow(trained)))
+            st = pf_fail(PF_ERR_CONFIG,
+                         "--set target.*: %s was trained on another size (dimension %d, now %d) "
+                         "and its flow (%s) has parameters that depend on the size; only "
+                         "flow.kind = \"cnf\" with flow.field = \"lattice\" can be used on "
+                         "another lattice",
+                         config, pf_target_dim(pf_experiment_target(trained)),
+                         pf_target_dim(pf_experiment_target((pf_experiment *)e)),
+                         pf_flow_kind(pf_experiment_flow(trained)));
+    }
+    pf_experiment_destroy(trained);
+    return st;
+}
+
 pf_status pf_cli_load_run(const char *arg, pf_experiment **out)
+{
+    return pf_cli_load_run_with(arg, NULL, 0, out);
+}
+
+pf_status pf_cli_load_run_with(const char *arg, const char *const *overrides, int n_overrides,
+                               pf_experiment **out)
 {
     char config[4200], checkpoint[4200];
     struct stat st;
     *out = NULL;
+    for (int i = 0; i < n_overrides; i++)
+        if (strncmp(overrides[i], "target.", 7) != 0)
+            return pf_fail(PF_ERR_CONFIG,
+                           "--set %s: only target keys may change (the flow's keys are fixed by "
+                           "its checkpoint)", overrides[i]);
     if (stat(arg, &st) != 0)
         return pf_fail(PF_ERR_IO, "%s: no such run directory or checkpoint", arg);
     if (S_ISDIR(st.st_mode)) {
@@ -27,8 +66,10 @@ pf_status pf_cli_load_run(const char *arg, pf_experiment **out)
         snprintf(checkpoint, sizeof checkpoint, "%s", arg);
     }
     pf_experiment *e;
-    PF_TRY(pf_experiment_load(config, NULL, 0, &e));
+    PF_TRY(pf_experiment_load(config, overrides, n_overrides, &e));
     pf_status s = pf_experiment_build(e);
+    if (s == PF_OK && n_overrides > 0)
+        s = check_other_lattice(config, e);
     if (s == PF_OK)
         s = pf_flow_load_checkpoint(pf_experiment_flow(e), checkpoint);
     if (s != PF_OK) {

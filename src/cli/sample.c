@@ -1,6 +1,7 @@
-/* `pathflow sample RUN|CKPT -n N -o FILE.npy [--seed S]`: N flow samples
- * (N×d float64) in FILE.npy and their log importance weights −S − log q in
- * FILE_log_weights.npy. */
+/* `pathflow sample RUN|CKPT -n N -o FILE.npy [--seed S] [--set target.k=v]`:
+ * N flow samples (N×d float64) in FILE.npy and their log importance weights
+ * −S − log q in FILE_log_weights.npy. --set changes the target (e.g. its
+ * lattice, for flows whose parameters do not depend on the size). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@ int pf_cli_sample(int argc, char **argv)
 {
     const char *run = NULL, *out = NULL;
     int N = 10000;
+    const char *sets[16];
+    int n_sets = 0;
     unsigned long long seed = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
@@ -25,17 +28,19 @@ int pf_cli_sample(int argc, char **argv)
             if (pf_cli_seed_option("sample", "--seed", argv[++i], &seed))
                 return 2;
         }
+        else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc && n_sets < 16)
+            sets[n_sets++] = argv[++i];
         else if (argv[i][0] != '-' && !run)
             run = argv[i];
         else
             run = NULL, i = argc;
     }
     if (!run || !out || N < 1) {
-        fprintf(stderr, "usage: pathflow sample RUN|CKPT -n N -o FILE.npy [--seed S]\n");
+        fprintf(stderr, "usage: pathflow sample RUN|CKPT -n N -o FILE.npy [--seed S] [--set target.key=value ...]\n");
         return 2;
     }
     pf_experiment *e;
-    pf_status st = pf_cli_load_run(run, &e);
+    pf_status st = pf_cli_load_run_with(run, sets, n_sets, &e);
     if (st != PF_OK)
         return pf_cli_report(st);
     const int d = pf_flow_dim(pf_experiment_flow(e));

@@ -89,6 +89,14 @@ static pf_status build_cnf(pf_experiment *e)
     o.checkpoint_steps = (int)pf_config_int(e, "ode.checkpoint_steps");
     o.bdf = strcmp(pf_config_string(e, "ode.method"), "bdf") == 0;
     o.hutchinson = strcmp(pf_config_string(e, "ode.divergence"), "hutchinson") == 0;
+    o.field = pf_config_string(e, "flow.field");
+    o.n_lattice = pf_target_shape(e->target, o.lattice);
+    o.features = (int)pf_config_int(e, "flow.features");
+    o.frequency = pf_config_float(e, "flow.frequency");
+    o.odd = strcmp(pf_config_string(e, "flow.parity"), "odd") == 0;
+    o.time_basis = (int)pf_config_int(e, "flow.time_basis");
+    o.radius = pf_config_float(e, "flow.radius");
+    o.symmetric = strcmp(pf_config_string(e, "flow.kernel_symmetry"), "hypercubic") == 0;
     return pf_flow_cnf_create(&o, &e->flow);
 }
 

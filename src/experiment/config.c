@@ -22,6 +22,9 @@
  *   flow.zero_init = true
  *   flow.init_scale = 1.0
  *   flow.kernel = 3, flow.mixture = 2, flow.tolerance = 1e-10 (u1)
+ *   flow.field = "mlp" (cnf); with "lattice": flow.features = 8,
+ *   flow.frequency = 3.0, flow.parity = "odd", flow.time_basis = 4,
+ *   flow.radius = 1.0, flow.kernel_symmetry = "hypercubic"
  *   ode.t1 = 1.0, ode.rtol = 1e-05, ode.atol = 1e-05, ode.max_steps = 10000,
  *   ode.checkpoint_steps = 100, ode.method = "adams",
  *   ode.divergence = "exact" (cnf only)

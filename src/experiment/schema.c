@@ -41,6 +41,15 @@ const key_spec PF_SCHEMA[] = {
     {"flow", "kernel", VALUE_INT, "u1", "3", 0},
     {"flow", "mixture", VALUE_INT, "u1", "2", 0},
     {"flow", "tolerance", VALUE_FLOAT, "u1", "1e-10", 0},
+    /* the vector field of a cnf: "mlp" (flow.hidden, flow.activation) or
+     * "lattice" (the keys after it) */
+    {"flow", "field", VALUE_STRING, "cnf", "\"mlp\"", 0},
+    {"flow", "features", VALUE_INT, "cnf", "8", 0},
+    {"flow", "frequency", VALUE_FLOAT, "cnf", "3.0", 0},
+    {"flow", "parity", VALUE_STRING, "cnf", "\"odd\"", 0},
+    {"flow", "time_basis", VALUE_INT, "cnf", "4", 0},
+    {"flow", "radius", VALUE_FLOAT, "cnf", "1.0", 0},
+    {"flow", "kernel_symmetry", VALUE_STRING, "cnf", "\"hypercubic\"", 0},
 
     /* ode: continuous flows (flow.kind = "cnf") only */
     {"ode", "t1", VALUE_FLOAT, NULL, "1.0", 0},

@@ -177,6 +177,40 @@ static pf_status check_target(pf_experiment *e)
                      : in_range(e, "target.m2", -4, 1, INFINITY);
 }
 
+/* The lattice field of a cnf: a phi4 target, its keys in range, a kernel
+ * that fits the lattice. */
+static pf_status check_cnf_field(pf_experiment *e)
+{
+    static const char *const fields[] = {"mlp", "lattice"};
+    static const char *const parities[] = {"odd", "any"};
+    static const char *const symmetries[] = {"hypercubic", "none"};
+    int k;
+    PF_TRY(one_of(e, "flow.field", fields, 2, &k));
+    if (k == 0)
+        return PF_OK; /* the lattice keys (in every resolved config) are unused */
+    if (strcmp(pf_config_string(e, "target.kind"), "phi4") != 0)
+        return pf_config_fail(e, pf_config_setting(e, "flow.field"),
+                              "the lattice field needs a phi4 target (a scalar field on sites)");
+    if (strcmp(pf_config_string(e, "ode.divergence"), "exact") != 0)
+        return pf_config_fail(e, pf_config_setting(e, "ode.divergence"),
+                              "the lattice field's divergence is exact and cheap: Hutchinson's "
+                              "estimator applies to flow.field = \"mlp\" only");
+    PF_TRY(int_within(e, "flow.features", 0, 256));
+    PF_TRY(in_range(e, "flow.frequency", 0, 1, 1e6));
+    PF_TRY(one_of(e, "flow.parity", parities, 2, &k));
+    PF_TRY(int_within(e, "flow.time_basis", 1, 64));
+    PF_TRY(in_range(e, "flow.radius", 0, 0, 4.000001));
+    PF_TRY(one_of(e, "flow.kernel_symmetry", symmetries, 2, &k));
+    const int width = 2 * (int)floor(pf_config_float(e, "flow.radius") + 1e-9) + 1;
+    const config_setting_t *lat = pf_config_setting(e, "target.lattice");
+    for (int i = 0; i < config_setting_length(lat); i++)
+        if (config_setting_get_int_elem(lat, i) < width)
+            return pf_config_fail(e, pf_config_setting(e, "flow.radius"),
+                                  "the kernel (width %d) does not fit the lattice extent %d",
+                                  width, config_setting_get_int_elem(lat, i));
+    return PF_OK;
+}
+
 /* A continuous flow: its conditioner-free keys and the ode section. */
 static pf_status check_cnf(pf_experiment *e)
 {
@@ -201,7 +235,8 @@ static pf_status check_cnf(pf_experiment *e)
     PF_TRY(at_least(e, "ode.max_steps", 1));
     PF_TRY(int_within(e, "ode.checkpoint_steps", 1, INT_MAX));
     PF_TRY(one_of(e, "ode.method", methods, 2, &k));
-    return one_of(e, "ode.divergence", divergences, 2, &k);
+    PF_TRY(one_of(e, "ode.divergence", divergences, 2, &k));
+    return check_cnf_field(e);
 }
 
 /* The gauge-equivariant flow: a U(1) target with extents divisible by 4. */
@@ -391,6 +426,8 @@ static pf_status check_size(pf_experiment *e)
                               strcmp(pf_config_string(e, "ode.divergence"), "exact") == 0
                           ? d
                           : 1;
+    if (strcmp(kind, "cnf") == 0 && strcmp(pf_config_string(e, "flow.field"), "lattice") == 0)
+        return PF_OK; /* a few kernels and per-site features: tiny */
     if (strcmp(kind, "u1") == 0) { /* convolutions: tiny parameters, per-site tapes */
         double k = (double)pf_config_int(e, "flow.kernel"), V = d / 2;
         double out = (double)pf_config_int(e, "flow.mixture") + 1;
