@@ -278,3 +278,65 @@ Test(trainer, a_crash_in_the_middle_of_a_checkpoint_write_leaves_the_previous_on
     pf_target_destroy(target);
     remove("crash.pfc");
 }
+
+/* A Gaussian S = |x − c|²/2 whose centre c runs away by `drift` along (1, 1)
+ * at every action call: the flow cannot follow at a small rate, so the loss
+ * rises row after row, as in a run that diverges. */
+typedef struct {
+    double c, drift;
+} moving_gaussian;
+
+static int moving_action(void *user, int B, const double *x, double *S)
+{
+    moving_gaussian *g = user;
+    g->c += g->drift;
+    for (int b = 0; b < B; b++)
+        S[b] = 0.5 * (pow(x[2 * b] - g->c, 2) + pow(x[2 * b + 1] - g->c, 2));
+    return 0;
+}
+
+static int moving_force(void *user, int B, const double *x, double *F)
+{
+    moving_gaussian *g = user;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < 2; i++)
+            F[2 * b + i] = x[2 * b + i] - g->c;
+    return 0;
+}
+
+/* Trains 400 steps with a metrics row every 20 and returns the divergence
+ * warning (copied into msg, "" if none). */
+static void divergence_after_training(double drift, double lr, char *msg, size_t size)
+{
+    moving_gaussian g = {0.0, drift};
+    pf_target *target;
+    cr_assert_eq(pf_target_custom_create(2, moving_action, moving_force, &g, &target), PF_OK);
+    pf_flow *flow = small_flow(2, 7);
+    pf_train_options o = quick_options(400);
+    o.lr = lr;
+    o.schedule = PF_SCHEDULE_CONSTANT;
+    o.eval_every = 20;
+    o.n_holdout = 0;
+    pf_trainer *t;
+    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK, "%s", pf_last_error());
+    cr_assert_null(pf_trainer_divergence(t));
+    cr_assert_eq(pf_trainer_run(t, NULL, NULL), PF_OK, "%s", pf_last_error());
+    const char *w = pf_trainer_divergence(t);
+    snprintf(msg, size, "%s", w ? w : "");
+    pf_trainer_destroy(t);
+    pf_flow_destroy(flow);
+    pf_target_destroy(target);
+}
+
+Test(trainer, a_run_whose_loss_keeps_rising_is_reported_as_diverging_and_a_converging_one_is_not)
+{
+    char msg[512];
+    /* the centre moves ~4 units over the run: the loss rises by ~10 nats */
+    divergence_after_training(0.01, 1e-4, msg, sizeof msg);
+    cr_assert_neq(msg[0], '\0', "a rising loss must be reported");
+    cr_assert_not_null(strstr(msg, "diverging"), "%s", msg);
+    cr_assert_not_null(strstr(msg, "training.lr"), "the warning says what to change: %s", msg);
+    /* fixed target, converging then on a noisy plateau for most of the run */
+    divergence_after_training(0.0, 3e-3, msg, sizeof msg);
+    cr_assert_eq(msg[0], '\0', "false alarm: %s", msg);
+}

@@ -61,6 +61,9 @@ pf_status pf_experiment_write_config(const pf_experiment *experiment, const char
  * constructor name the key or section at fault (a missing data file keeps
  * PF_ERR_IO). */
 pf_status pf_experiment_build(pf_experiment *experiment);
+/* Builds the target alone (idempotent): for commands that need no flow and
+ * no training data, such as sampling the target by HMC. */
+pf_status pf_experiment_build_target(pf_experiment *experiment);
 /* The built objects (NULL before a successful pf_experiment_build). They stay
  * owned by the experiment: do not destroy them. The options borrow the
  * experiment's training data. */

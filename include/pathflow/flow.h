@@ -65,7 +65,8 @@ typedef struct pf_u1_flow_options {
     int n_mixture;          /* K */
     const char *activation; /* conditioner hidden activation */
     double tolerance;       /* root finder: |h̄(P) − target| ≤ tolerance */
-    int zero_init;
+    int zero_init;          /* default 0: every conv layer random, weights and
+                               biases uniform in ±init_scale/√fan_in */
     double init_scale;
     unsigned long long seed;
 } pf_u1_flow_options;

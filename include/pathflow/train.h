@@ -136,6 +136,12 @@ int pf_train_stop_requested(void);
 
 long pf_trainer_steps_done(const pf_trainer *trainer);
 
+/* NULL, or a message once the run's metrics rows say it diverges: three rows
+ * in a row with the mean loss well above its best row (by more than 4 of its
+ * standard errors) or the mean gradient norm above 10× its lowest. Set by
+ * pf_trainer_run/_until; it stays set. */
+const char *pf_trainer_divergence(const pf_trainer *trainer);
+
 /* Called after every step with the steps done and that step's loss (NaN if
  * it was skipped); for progress displays. NULL removes it. */
 typedef void (*pf_train_progress)(void *user, long step, double loss);

@@ -15,6 +15,10 @@
 #include "cli/commands.h"
 #include "core/error.h"
 
+/* Fewer effective samples than this and the jackknife and Metropolis errors
+ * describe the few dominant weights, not the target: eval warns. */
+#define EFFECTIVE_MIN 100
+
 /* Summaries on all samples but block j (j < 0: all of them). x: N×d. */
 static pf_status summaries_without(pf_target *t, int N, int d, const double *x, const double *lw,
                                    int K, int j, double *xs, double *lws, double *values)
@@ -161,8 +165,15 @@ int pf_cli_eval(int argc, char **argv)
     double *x, *lw;
     st = pf_cli_draw(e, seed, N, &x, &lw);
     if (st == PF_OK) {
+        const double ess = pf_reverse_ess(N, lw);
         printf("# pathflow eval %s (%s target, %d flow samples)\n\nreverse ESS %.4f\n",
-               pf_experiment_name(e), pf_target_kind(t), N, pf_reverse_ess(N, lw));
+               pf_experiment_name(e), pf_target_kind(t), N, ess);
+        if (!(ess * N >= EFFECTIVE_MIN)) /* NaN too */
+            fprintf(stderr,
+                    "pathflow eval: warning: ESS·N = %.1f effective samples (< %d): a few "
+                    "weights dominate, so the reweighted estimates and all error bars below "
+                    "are unreliable; train longer or draw more samples (-n)\n",
+                    ess * N, EFFECTIVE_MIN);
         st = reweighted_table(t, N, d, x, lw, K);
     }
     if (st == PF_OK)

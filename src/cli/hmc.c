@@ -65,8 +65,8 @@ int pf_cli_hmc(int argc, char **argv)
     pf_experiment *e = NULL;
     pf_status st = pf_experiment_load(config, overrides, n_overrides, &e);
     free(overrides);
-    if (st == PF_OK)
-        st = pf_experiment_build(e);
+    if (st == PF_OK) /* the target only: data.file may be the file about to be written */
+        st = pf_experiment_build_target(e);
     double *x = NULL, acceptance = 0;
     int d = 0;
     if (st == PF_OK) {

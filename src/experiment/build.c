@@ -250,12 +250,22 @@ static void unbuild(pf_experiment *e)
     e->options.n_data = e->options.n_holdout = 0;
 }
 
+pf_status pf_experiment_build_target(pf_experiment *e)
+{
+    if (e->target)
+        return PF_OK;
+    pf_status st = in_section(e, "target", build_target(e));
+    if (st != PF_OK)
+        unbuild(e);
+    return st;
+}
+
 pf_status pf_experiment_build(pf_experiment *e)
 {
     if (e->built)
         return PF_OK;
     build_options(e, &e->options);
-    pf_status st = in_section(e, "target", build_target(e));
+    pf_status st = pf_experiment_build_target(e);
     if (st == PF_OK)
         st = in_section(e, "flow", build_flow(e));
     if (st == PF_OK)

@@ -30,6 +30,7 @@ typedef struct run_state {
     int checkpoint_due;    /* a checkpoint falls on a row's step: written after the row */
     pf_status failure;    /* a failure inside the callback (checkpoint write) */
     int root;             /* process 0 (or the only one): writes the run directory */
+    char divergence[320]; /* the trainer's divergence warning, once given */
 } run_state;
 
 static double wall_seconds(void)
@@ -148,6 +149,12 @@ static int on_metrics(void *user, const pf_metrics *m)
                 "nll %.6g  kl %.6g  %.1f s\n",
                 m->step, r->e->options.steps, m->loss, m->grad_norm, m->ess, m->ess_forward, m->nll,
                 m->kl, m->seconds);
+    const char *diverging = pf_trainer_divergence(r->trainer);
+    if (diverging && !r->divergence[0]) {
+        snprintf(r->divergence, sizeof r->divergence, "%s", diverging);
+        if (r->log)
+            fprintf(r->log, "%spathflow: warning: %s\n", r->tty ? "\n" : "", diverging);
+    }
     if ((r->checkpoint_every == 0 || r->checkpoint_due) && r->failure == PF_OK)
         save_checkpoint(r, m->step);
     r->checkpoint_due = 0;
@@ -376,6 +383,8 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
         PF_TRY(write_samples(e, dir));
     if (last)
         *last = r.last;
+    if (log && r.divergence[0])
+        fprintf(log, "pathflow: warning: %s\n", r.divergence);
     if (log)
         fprintf(log,
                 "pathflow: results in %s (config.cfg, metrics.csv, checkpoint.pfc, samples.npy, "

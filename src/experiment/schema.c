@@ -36,7 +36,8 @@ const key_spec PF_SCHEMA[] = {
     {"flow", "hidden", VALUE_INT_ARRAY, NULL, "[64, 64]", 0},
     {"flow", "activation", VALUE_STRING, NULL, "\"tanh\"", 0},
     {"flow", "mask", VALUE_STRING, "realnvp", "\"halves\"", 0},
-    {"flow", "zero_init", VALUE_BOOL, NULL, "true", 0},
+    /* zero_init: default by flow kind, set in validate.c (u1 false, else true) */
+    {"flow", "zero_init", VALUE_BOOL, NULL, NULL, 0},
     {"flow", "init_scale", VALUE_FLOAT, NULL, "1.0", 0},
     {"flow", "kernel", VALUE_INT, "u1", "3", 0},
     {"flow", "mixture", VALUE_INT, "u1", "2", 0},

@@ -282,6 +282,12 @@ static pf_status check_flow(pf_experiment *e)
     int k;
     PF_TRY(one_of(e, "flow.kind", kinds, 3, &k));
     PF_TRY(check_kind_keys(e, "flow", kinds[k]));
+    /* the U(1) flow learns fastest from a random start (its conditioners'
+     * last layers random, as in the reference implementation); coupling
+     * flows and CNFs start as the identity */
+    if (!pf_config_setting(e, "flow.zero_init"))
+        PF_TRY(pf_config_set_text(e, pf_schema_find("flow", "zero_init"), k == 2 ? "false" : "true",
+                                  "default"));
     if (k == 1)
         return check_cnf(e);
     if (k == 2)

@@ -410,7 +410,7 @@ pf_u1_flow_options pf_u1_flow_options_default(void)
     o.n_mixture = 2;
     o.activation = "leaky_relu";
     o.tolerance = 1e-10;
-    o.zero_init = 1;
+    o.zero_init = 0;
     o.init_scale = 1.0;
     return o;
 }

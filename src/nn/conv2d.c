@@ -47,17 +47,22 @@ void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero
 {
     const int kk = cnn->kernel * cnn->kernel;
     for (int l = 0; l < cnn->n_layers; l++) {
-        size_t n_w = (size_t)cnn->channels[l + 1] * kk * cnn->channels[l];
-        double *W = params + cnn->w_offset[l];
-        memset(params + cnn->b_offset[l], 0, (size_t)cnn->channels[l + 1] * sizeof(double));
+        const size_t n_w = (size_t)cnn->channels[l + 1] * kk * cnn->channels[l];
+        const size_t n_b = (size_t)cnn->channels[l + 1];
+        double *W = params + cnn->w_offset[l], *b = params + cnn->b_offset[l];
         if (zero_last && l == cnn->n_layers - 1) {
             memset(W, 0, n_w * sizeof *W);
+            memset(b, 0, n_b * sizeof *b);
             continue;
         }
-        pf_rng_normal(rng, n_w, W);
-        double s = scale / sqrt((double)kk * cnn->channels[l]);
+        /* U(−a, a), a = scale/√fan_in, weights and biases alike */
+        const double a = scale / sqrt((double)kk * cnn->channels[l]);
+        pf_rng_uniform(rng, n_w, W);
+        pf_rng_uniform(rng, n_b, b);
         for (size_t i = 0; i < n_w; i++)
-            W[i] *= s;
+            W[i] = a * (2.0 * W[i] - 1.0);
+        for (size_t i = 0; i < n_b; i++)
+            b[i] = a * (2.0 * b[i] - 1.0);
     }
 }
 

@@ -28,7 +28,8 @@ typedef struct pf_cnn {
 
 pf_status pf_cnn_init(pf_cnn *cnn, int L0, int L1, int c_in, int n_hidden, const int *hidden,
                       int c_out, int kernel, pf_activation hidden_act);
-/* W ~ N(0, scale²/(k·k·C_in)), b = 0; zero_last: last layer 0. */
+/* W, b ~ U(−a, a), a = scale/√(k·k·C_in) (fan-in uniform; scale 1 is the
+ * common default of deep-learning libraries); zero_last: last layer 0. */
 void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero_last,
                         double scale);
 

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -135,6 +136,7 @@ pf_status pf_trainer_create(pf_flow *flow, pf_target *target, const pf_train_opt
         return st;
     }
     t->start_time = now_seconds();
+    t->best_loss = t->best_grad_norm = NAN;
     *out = t;
     return PF_OK;
 }
@@ -250,6 +252,7 @@ pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
     pf_adam_step(t->adam, pf_flow_params(t->flow), t->grad, lr);
     t->step++;
     t->loss_sum += r.loss;
+    t->loss_sq_sum += r.loss * r.loss;
     t->grad_norm_sum += r.grad_norm;
     t->rows_steps++;
     return PF_OK;
@@ -353,6 +356,47 @@ void pf_train_request_stop(void) { stop_requested = 1; }
 
 int pf_train_stop_requested(void) { return stop_requested != 0; }
 
+/* A run diverges when its metrics rows keep getting worse: DIVERGE_ROWS rows
+ * in a row whose mean loss lies more than DIVERGE_SE standard errors (of that
+ * row's mean) above the best row so far, or whose mean gradient norm exceeds
+ * DIVERGE_GRAD times the lowest so far. Noise around a plateau rarely does
+ * either three times running; a run away does it every row. */
+#define DIVERGE_ROWS 3
+#define DIVERGE_SE 4.0
+#define DIVERGE_GRAD 10.0
+
+static void watch_divergence(pf_trainer *t, const pf_metrics *m)
+{
+    const long n = t->rows_steps;
+    if (n < 2 || !isfinite(m->loss) || !isfinite(m->grad_norm))
+        return;
+    double var = (t->loss_sq_sum - n * m->loss * m->loss) / (double)(n - 1);
+    double se = sqrt(var > 0 ? var / n : 0);
+    int worse = !isnan(t->best_loss) &&
+                (m->loss > t->best_loss + DIVERGE_SE * se ||
+                 m->grad_norm > DIVERGE_GRAD * t->best_grad_norm);
+    t->rising_rows = worse ? t->rising_rows + 1 : 0;
+    if (t->rising_rows >= DIVERGE_ROWS && !t->divergence[0])
+        snprintf(t->divergence, sizeof t->divergence,
+                 "training is diverging: over the last %d metrics rows (to step %ld) the loss "
+                 "stayed above its best %.6g (step %ld), now %.6g, and the gradient norm went "
+                 "from %.4g (lowest) to %.4g; lower training.lr or set training.warmup / "
+                 "training.clip_norm",
+                 t->rising_rows, m->step, t->best_loss, t->best_step, m->loss,
+                 t->best_grad_norm, m->grad_norm);
+    if (isnan(t->best_loss) || m->loss < t->best_loss) {
+        t->best_loss = m->loss;
+        t->best_step = m->step;
+    }
+    if (isnan(t->best_grad_norm) || m->grad_norm < t->best_grad_norm)
+        t->best_grad_norm = m->grad_norm;
+}
+
+const char *pf_trainer_divergence(const pf_trainer *t)
+{
+    return t->divergence[0] ? t->divergence : NULL;
+}
+
 pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback callback,
                                void *user)
 {
@@ -374,7 +418,8 @@ pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback ca
         if (t->step % o->eval_every == 0 || t->step == o->steps) {
             /* a row off the grid (a stop) leaves its steps in the sums: a
              * resumed run's next row averages what an uninterrupted one does */
-            t->loss_sum = t->grad_norm_sum = 0;
+            watch_divergence(t, &m);
+            t->loss_sum = t->grad_norm_sum = t->loss_sq_sum = 0;
             t->rows_steps = 0;
         }
         if (pf_train_any(t, callback ? callback(user, &m) : 0))

@@ -32,10 +32,16 @@ struct pf_trainer {
     long step;
     long skipped;
     int nonfinite_run;
-    double loss_sum, grad_norm_sum;
+    double loss_sum, grad_norm_sum, loss_sq_sum;
     long rows_steps; /* steps accumulated since the last metrics row */
     double start_time;
     double nfe_forward, nfe_backward; /* CNF right-hand sides spent in training steps */
+    /* divergence watch over the metrics rows (not checkpointed: a resumed
+     * run watches afresh) */
+    double best_loss, best_grad_norm; /* lowest row means so far (NaN: none yet) */
+    long best_step;
+    int rising_rows;                  /* consecutive rows well above the best */
+    char divergence[320];             /* "" or the warning */
     pf_train_progress progress;
     void *progress_user;
     pf_parallel par;    /* {0, 1, NULL, NULL}: one process */
