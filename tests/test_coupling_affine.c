@@ -1,7 +1,9 @@
-/* Tests for src/flows/coupling_affine.c: one affine coupling layer (MATH §4.1,
- * §4.2) with random, far-from-identity conditioner weights and several masks
- * (contiguous, scattered, |A| = 1, |B| = 1) and conditioners (tanh, softplus,
- * a single affine layer). The layer is run either directly through its
+/* Tests for src/flows/coupling_affine.c and its conditioners
+ * (src/flows/conditioner.c): one affine coupling layer (MATH §4.1, §4.2) with
+ * random, far-from-identity conditioner weights and several masks
+ * (contiguous, scattered, |A| = 1, |B| = 1) and conditioners (dense tanh,
+ * softplus, a single affine layer; periodic CNNs on lattices; both
+ * symmetrised under u → −u). The layer is run either directly through its
  * pf_layer_ops (to check the layer contract: ldj +=, in_bar =, grad +=) or as
  * a one-layer chain through the public pf_flow calls.
  *
@@ -23,7 +25,7 @@
 #include "testutil.h"
 
 #define B_MAX 8
-#define D_MAX 8
+#define D_MAX 16
 
 typedef struct layer_case {
     int dim;
@@ -31,25 +33,47 @@ typedef struct layer_case {
     const char *activation;
     int n_hidden;
     int hidden[2];
+    pf_conditioner_kind kind;
+    pf_symmetry_kind symmetry;
+    int L0, L1, kernel; /* conv: the lattice (L0·L1 = dim) and kernel */
 } layer_case;
+
+#define DENSE PF_CONDITIONER_DENSE
+#define CONV PF_CONDITIONER_CONV
+#define NONE PF_SYMMETRY_NONE
+#define Z2 PF_SYMMETRY_Z2
 
 /* Smooth conditioners only: FD steps must not straddle a ReLU kink. */
 static const layer_case CASES[] = {
-    {2, {1, 0}, "tanh", 2, {8, 8}},
-    {5, {0, 1, 1, 0, 0}, "softplus", 1, {12, 0}}, /* scattered A */
-    {4, {1, 1, 1, 0}, "tanh", 2, {8, 6}},         /* |B| = 1 */
-    {4, {0, 1, 0, 0}, "identity", 0, {0, 0}},     /* |A| = 1, affine conditioner */
-    {6, {1, 0, 0, 1, 1, 0}, "tanh", 2, {10, 10}},
+    {2, {1, 0}, "tanh", 2, {8, 8}, DENSE, NONE, 0, 0, 0},
+    {5, {0, 1, 1, 0, 0}, "softplus", 1, {12, 0}, DENSE, NONE, 0, 0, 0}, /* scattered A */
+    {4, {1, 1, 1, 0}, "tanh", 2, {8, 6}, DENSE, NONE, 0, 0, 0},         /* |B| = 1 */
+    {4, {0, 1, 0, 0}, "identity", 0, {0, 0}, DENSE, NONE, 0, 0, 0},     /* |A| = 1, affine */
+    {6, {1, 0, 0, 1, 1, 0}, "tanh", 2, {10, 10}, DENSE, NONE, 0, 0, 0},
+    {6, {1, 0, 0, 1, 1, 0}, "tanh", 2, {10, 10}, DENSE, Z2, 0, 0, 0},
+    {5, {0, 1, 1, 0, 0}, "softplus", 1, {12, 0}, DENSE, Z2, 0, 0, 0},
+    {16, {1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1}, "tanh", 2, {4, 3}, CONV, NONE, 4, 4, 3},
+    {12, {1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 1, 1}, "softplus", 1, {5, 0}, CONV, NONE, 3, 4, 3},
+    {16, {1, 0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1}, "tanh", 2, {4, 3}, CONV, Z2, 4, 4, 3},
+    {12, {0, 1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0}, "softplus", 1, {3, 0}, CONV, Z2, 4, 3, 3},
+    {9, {1, 0, 1, 0, 1, 0, 1, 0, 1}, "identity", 0, {0, 0}, CONV, Z2, 3, 3, 3}, /* linear conv */
 };
 #define N_CASES (int)(sizeof CASES / sizeof CASES[0])
 
 static pf_layer *make_layer(const layer_case *c)
 {
-    pf_activation act;
-    cr_assert_eq(pf_activation_from_name(c->activation, &act), PF_OK, "%s", pf_last_error());
+    pf_conditioner_options o = {.kind = c->kind,
+                                .symmetry = c->symmetry,
+                                .n_hidden = c->n_hidden,
+                                .hidden = c->hidden,
+                                .kernel = c->kernel,
+                                .L0 = c->L0,
+                                .L1 = c->L1};
+    cr_assert_eq(pf_activation_from_name(c->activation, &o.activation), PF_OK, "%s",
+                 pf_last_error());
     pf_layer *layer;
-    cr_assert_eq(pf_coupling_affine_create(c->dim, c->mask, c->n_hidden, c->hidden, act, &layer),
-                 PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_coupling_affine_create_with(c->dim, c->mask, &o, &layer), PF_OK, "%s",
+                 pf_last_error());
     return layer;
 }
 
@@ -61,7 +85,18 @@ static pf_flow *one_layer_flow(const layer_case *c, double scale, unsigned long 
     cr_assert_eq(pf_chain_create(c->dim, PF_BASE_NORMAL, &layer, 1, "coupling", &flow), PF_OK, "%s",
                  pf_last_error());
     pf_rng rng = pf_rng_make(seed, 7);
-    pf_coupling_affine_init_params(pf_chain_layer(flow, 0), pf_flow_params(flow), &rng, 0, scale);
+    /* a CNN sums k·k·C inputs per site and layer: smaller weights keep e^s sane */
+    const int conv = c->kind == CONV;
+    pf_coupling_affine_init_params(pf_chain_layer(flow, 0), pf_flow_params(flow), &rng, 0,
+                                   conv ? 0.6 * scale : scale);
+    /* random biases too: with zero biases an odd activation (tanh, identity)
+     * makes the network odd, and a z2 conditioner's even part s would be 0 */
+    const size_t np = pf_flow_n_params(flow);
+    double *noise = malloc(np * sizeof *noise), *params = pf_flow_params(flow);
+    pft_fill_normal(seed + 1000, np, noise, conv ? 0.1 : 0.3);
+    for (size_t i = 0; i < np; i++)
+        params[i] += noise[i];
+    free(noise);
     cr_assert_eq(pf_flow_reserve(flow, B_MAX), PF_OK, "%s", pf_last_error());
     return flow;
 }
@@ -456,4 +491,174 @@ Test(coupling_affine, mask_without_two_nonempty_parts_is_refused_with_a_message)
     const int zero_width[1] = {0}, ok[3] = {1, 0, 0};
     cr_assert_eq(pf_coupling_affine_create(3, ok, 1, zero_width, PF_ACT_TANH, &layer), PF_ERR_ARG);
     cr_assert_not_null(strstr(pf_last_error(), "hidden"), "message: %s", pf_last_error());
+}
+
+/* ---- lattice conditioners: symmetries and lattice-size independence -------- */
+
+#define LAT_MAX 128
+
+/* A coupling on an L0×L1 checkerboard (A = even sites when parity 0) with a
+ * conv conditioner (hidden [5, 4], kernel 3) and the given symmetry, as a
+ * one-layer flow; the weights come from `seed` and do not depend on L. */
+static pf_flow *lattice_flow(int L0, int L1, int parity, pf_symmetry_kind symmetry,
+                             unsigned long long seed)
+{
+    const int d = L0 * L1, hidden[2] = {5, 4};
+    int mask[LAT_MAX];
+    for (int i = 0; i < d; i++)
+        mask[i] = ((i / L1 + i % L1) % 2 == 0) != parity;
+    pf_conditioner_options o = {.kind = CONV,
+                                .symmetry = symmetry,
+                                .n_hidden = 2,
+                                .hidden = hidden,
+                                .activation = PF_ACT_TANH,
+                                .kernel = 3,
+                                .L0 = L0,
+                                .L1 = L1};
+    pf_layer *layer;
+    cr_assert_eq(pf_coupling_affine_create_with(d, mask, &o, &layer), PF_OK, "%s", pf_last_error());
+    pf_flow *flow;
+    cr_assert_eq(pf_chain_create(d, PF_BASE_NORMAL, &layer, 1, "coupling", &flow), PF_OK);
+    pf_rng rng = pf_rng_make(seed, 7);
+    pf_coupling_affine_init_params(pf_chain_layer(flow, 0), pf_flow_params(flow), &rng, 0, 1.0);
+    const size_t np = pf_flow_n_params(flow);
+    double noise[512], *params = pf_flow_params(flow);
+    cr_assert_leq(np, 512);
+    pft_fill_normal(seed + 1, np, noise, 0.2); /* biases ≠ 0 (see one_layer_flow) */
+    for (size_t i = 0; i < np; i++)
+        params[i] += noise[i];
+    cr_assert_eq(pf_flow_reserve(flow, 4), PF_OK, "%s", pf_last_error());
+    return flow;
+}
+
+/* y = x shifted by (a0, a1) on the periodic L0×L1 lattice: y(x0 + a0, x1 + a1) = x(x0, x1). */
+static void shift_field(int L0, int L1, int a0, int a1, const double *x, double *y)
+{
+    for (int x0 = 0; x0 < L0; x0++)
+        for (int x1 = 0; x1 < L1; x1++)
+            y[((x0 + a0 + 2 * L0) % L0) * L1 + (x1 + a1 + 2 * L1) % L1] = x[x0 * L1 + x1];
+}
+
+/* A shift by (a0, a1) with a0 + a1 even maps the checkerboard onto itself, and
+ * the conditioner's weights are the same at every site: the coupling then
+ * commutes with it (F(shift u) = shift F(u)) and its ldj is invariant, in
+ * both directions. A shift by an odd amount swaps the two halves, so it must
+ * not commute: that part of the test shows the check can fail. */
+Test(coupling_affine, conv_coupling_commutes_with_the_lattice_shifts_of_the_checkerboard)
+{
+    const int L0 = 4, L1 = 6, d = L0 * L1;
+    const int shifts[6][2] = {{2, 0}, {0, 2}, {1, 1}, {-1, 1}, {2, 4}, {1, 0}};
+    for (int sym = 0; sym < 2; sym++) {
+        pf_flow *flow = lattice_flow(L0, L1, 0, sym ? Z2 : NONE, 61 + sym);
+        double u[LAT_MAX], su[LAT_MAX], v[LAT_MAX], sv[LAT_MAX], v_of_su[LAT_MAX], ldj, ldj_s;
+        pft_fill_normal(62, (size_t)d, u, 1.0);
+        for (int dir = 0; dir < 2; dir++)
+            for (int k = 0; k < 6; k++) {
+                shift_field(L0, L1, shifts[k][0], shifts[k][1], u, su);
+                if (dir == 0) {
+                    cr_assert_eq(pf_flow_forward(flow, 1, u, v, &ldj, NULL, NULL), PF_OK);
+                    cr_assert_eq(pf_flow_forward(flow, 1, su, v_of_su, &ldj_s, NULL, NULL), PF_OK);
+                } else {
+                    cr_assert_eq(pf_flow_inverse(flow, 1, u, v, &ldj, NULL, NULL), PF_OK);
+                    cr_assert_eq(pf_flow_inverse(flow, 1, su, v_of_su, &ldj_s, NULL, NULL), PF_OK);
+                }
+                shift_field(L0, L1, shifts[k][0], shifts[k][1], v, sv);
+                double e = pft_max_rel_err((size_t)d, sv, v_of_su, 1.0);
+                const char *what = dir ? "inverse" : "forward";
+                if (k < 5) {
+                    cr_assert_lt(e, 1e-13,
+                                 "%s, z2 %d, shift (%d, %d): F(shift u) ≠ shift F(u) (%g)", what,
+                                 sym, shifts[k][0], shifts[k][1], e);
+                    cr_assert_lt(fabs(ldj - ldj_s), 1e-12 * (1 + fabs(ldj)),
+                                 "%s, z2 %d, shift (%d, %d): ldj %.17g vs %.17g", what, sym,
+                                 shifts[k][0], shifts[k][1], ldj, ldj_s);
+                } else {
+                    cr_assert_gt(e, 1e-3,
+                                 "%s, z2 %d: an odd shift commutes (%g): the check is blind", what,
+                                 sym, e);
+                }
+            }
+        pf_flow_destroy(flow);
+    }
+}
+
+/* s even and t odd make the coupling odd: F(−u) = −F(u), ldj(−u) = ldj(u),
+ * for dense and conv conditioners, in both directions, with nonzero biases.
+ * The same networks without the symmetrisation are not odd. */
+Test(coupling_affine, z2_coupling_is_odd_and_its_log_determinant_even)
+{
+    const int z2_cases[] = {5, 6, 9, 10, 11}, plain_cases[] = {4, 1, 7, 8};
+    for (int n = 0; n < 9; n++) {
+        const int z2 = n < 5, k = z2 ? z2_cases[n] : plain_cases[n - 5];
+        cr_assert_eq(CASES[k].symmetry == Z2, z2, "case %d has the wrong symmetry", k);
+        pf_flow *flow = case_flow(k);
+        const int d = CASES[k].dim, B = 4;
+        double u[4 * D_MAX], mu[4 * D_MAX], v[4 * D_MAX], mv[4 * D_MAX], ldj[4], mldj[4];
+        pft_fill_normal(70 + k, (size_t)B * d, u, 1.0);
+        for (int i = 0; i < B * d; i++)
+            mu[i] = -u[i];
+        for (int dir = 0; dir < 2; dir++) {
+            pf_status (*pass)(pf_flow *, int, const double *, double *, double *, const double *,
+                              double *) = dir ? pf_flow_inverse : pf_flow_forward;
+            cr_assert_eq(pass(flow, B, u, v, ldj, NULL, NULL), PF_OK);
+            cr_assert_eq(pass(flow, B, mu, mv, mldj, NULL, NULL), PF_OK);
+            double odd = 0, even = 0;
+            for (int i = 0; i < B * d; i++)
+                odd = fmax(odd, fabs(mv[i] + v[i]) / (1 + fabs(v[i])));
+            for (int b = 0; b < B; b++)
+                even = fmax(even, fabs(mldj[b] - ldj[b]) / (1 + fabs(ldj[b])));
+            if (z2) {
+                cr_assert_lt(odd, 1e-14, "case %d dir %d: F(−u) + F(u) up to %g", k, dir, odd);
+                cr_assert_lt(even, 1e-14, "case %d dir %d: ldj(−u) − ldj(u) up to %g", k, dir,
+                             even);
+            } else {
+                cr_assert_gt(odd + even, 1e-3, "case %d dir %d: a plain coupling is odd?", k, dir);
+            }
+        }
+        pf_flow_destroy(flow);
+    }
+}
+
+/* (k·k·C_l + 1)·C_{l+1} per conv layer, 1 → 5 → 4 → 2 channels, kernel 3. */
+Test(coupling_affine, conv_conditioner_parameter_count_does_not_depend_on_the_lattice)
+{
+    const size_t expected = (9 * 1 + 1) * 5 + (9 * 5 + 1) * 4 + (9 * 4 + 1) * 2;
+    const int lattices[4][2] = {{4, 4}, {8, 8}, {16, 8}, {6, 10}};
+    for (int i = 0; i < 4; i++)
+        for (int sym = 0; sym < 2; sym++) {
+            pf_flow *flow = lattice_flow(lattices[i][0], lattices[i][1], 0, sym ? Z2 : NONE, 5);
+            cr_assert_eq(pf_flow_n_params(flow), expected, "%d×%d z2 %d: %zu parameters, not %zu",
+                         lattices[i][0], lattices[i][1], sym, pf_flow_n_params(flow), expected);
+            pf_flow_destroy(flow);
+        }
+}
+
+/* The same weights on 8×8 and on 16×8: a 16×8 field made of two copies of an
+ * 8×8 field is mapped to two copies of the 8×8 output (kernel 3 sees the same
+ * neighbourhoods on the periodic lattices), with twice the ldj. */
+Test(coupling_affine, conv_coupling_weights_work_on_another_lattice_size)
+{
+    for (int sym = 0; sym < 2; sym++)
+        for (int dir = 0; dir < 2; dir++) {
+            pf_flow *small = lattice_flow(8, 8, 1, sym ? Z2 : NONE, 9);
+            pf_flow *large = lattice_flow(16, 8, 1, sym ? Z2 : NONE, 10);
+            cr_assert_eq(pf_flow_n_params(small), pf_flow_n_params(large));
+            memcpy(pf_flow_params(large), pf_flow_params(small),
+                   pf_flow_n_params(small) * sizeof(double));
+            double u[64], v[64], u2[128], v2[128], ldj, ldj2;
+            pft_fill_normal(11 + dir, 64, u, 1.0);
+            memcpy(u2, u, sizeof u);
+            memcpy(u2 + 64, u, sizeof u);
+            pf_status (*pass)(pf_flow *, int, const double *, double *, double *, const double *,
+                              double *) = dir ? pf_flow_inverse : pf_flow_forward;
+            cr_assert_eq(pass(small, 1, u, v, &ldj, NULL, NULL), PF_OK);
+            cr_assert_eq(pass(large, 1, u2, v2, &ldj2, NULL, NULL), PF_OK);
+            double e = fmax(pft_max_rel_err(64, v2, v, 1.0), pft_max_rel_err(64, v2 + 64, v, 1.0));
+            cr_assert_lt(e, 1e-13, "z2 %d dir %d: tiled output differs (%g)", sym, dir, e);
+            cr_assert_gt(pft_max_rel_err(64, v, u, 1.0), 0.1, "layer near identity");
+            cr_assert_lt(fabs(ldj2 - 2 * ldj), 1e-12 * (1 + fabs(ldj)),
+                         "z2 %d dir %d: ldj %.17g on 16×8 vs 2 × %.17g", sym, dir, ldj2, ldj);
+            pf_flow_destroy(small);
+            pf_flow_destroy(large);
+        }
 }

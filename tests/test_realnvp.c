@@ -3,7 +3,11 @@
  * Jacobians, both score recursions against finite differences of
  * log-densities, and backward (VJP) against finite differences — on random,
  * far-from-identity flows with every mask kind (halves, even/odd,
- * checkerboard on 2×3 and 4×4 lattices). Finite-difference references use
+ * checkerboard on 2×3 and 4×4 lattices) and every conditioner (dense, conv;
+ * plain and z2-symmetrised). Then the lattice properties of conv and z2
+ * flows: odd maps and q(−x) = q(x), invariance of q under the checkerboard's
+ * lattice shifts, one parameter vector for two lattice sizes, and the path
+ * and path-dropin estimators agreeing on them. Finite-difference references use
  * plain forward/inverse passes only (no score option, no backward). */
 #include <criterion/criterion.h>
 
@@ -11,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pathflow/estimator.h>
 #include <pathflow/flow.h>
 #include <pathflow/target.h>
 
@@ -18,22 +23,29 @@
 #include "testutil.h"
 
 #define B_MAX 16
-#define D_MAX 16
+#define D_MAX 128 /* log_q of the 16×8 lattice flows */
 
 typedef struct flow_case {
     int dim;
     pf_mask_kind mask;
     int L0, L1;
     const char *name;
+    pf_conditioner_kind conditioner;
+    pf_symmetry_kind symmetry;
 } flow_case;
 
 static const flow_case CASES[] = {
-    {2, PF_MASK_HALVES, 0, 0, "halves d=2"},
-    {5, PF_MASK_HALVES, 0, 0, "halves d=5"},
-    {6, PF_MASK_EVEN_ODD, 0, 0, "even_odd d=6"},
-    {6, PF_MASK_CHECKERBOARD, 2, 3, "checkerboard 2x3"},
-    {16, PF_MASK_CHECKERBOARD, 4, 4, "checkerboard 4x4"},
+    {2, PF_MASK_HALVES, 0, 0, "halves d=2", PF_CONDITIONER_DENSE, PF_SYMMETRY_NONE},
+    {5, PF_MASK_HALVES, 0, 0, "halves d=5", PF_CONDITIONER_DENSE, PF_SYMMETRY_NONE},
+    {6, PF_MASK_EVEN_ODD, 0, 0, "even_odd d=6", PF_CONDITIONER_DENSE, PF_SYMMETRY_NONE},
+    {6, PF_MASK_CHECKERBOARD, 2, 3, "checkerboard 2x3", PF_CONDITIONER_DENSE, PF_SYMMETRY_NONE},
+    {16, PF_MASK_CHECKERBOARD, 4, 4, "checkerboard 4x4", PF_CONDITIONER_DENSE, PF_SYMMETRY_NONE},
+    {16, PF_MASK_CHECKERBOARD, 4, 4, "conv 4x4", PF_CONDITIONER_CONV, PF_SYMMETRY_NONE},
+    {16, PF_MASK_CHECKERBOARD, 4, 4, "conv z2 4x4", PF_CONDITIONER_CONV, PF_SYMMETRY_Z2},
+    {6, PF_MASK_EVEN_ODD, 0, 0, "dense z2 even_odd d=6", PF_CONDITIONER_DENSE, PF_SYMMETRY_Z2},
+    {12, PF_MASK_CHECKERBOARD, 4, 3, "conv z2 4x3", PF_CONDITIONER_CONV, PF_SYMMETRY_Z2},
 };
+#define FIRST_LATTICE_CASE 5
 #define N_CASES (int)(sizeof CASES / sizeof CASES[0])
 
 /* A random RealNVP: zero_init off, so every coupling is far from identity. */
@@ -49,8 +61,10 @@ static pf_realnvp_options case_options(int k)
     o.mask = CASES[k].mask;
     o.lattice[0] = CASES[k].L0;
     o.lattice[1] = CASES[k].L1;
+    o.conditioner = CASES[k].conditioner;
+    o.symmetry = CASES[k].symmetry;
     o.zero_init = 0;
-    o.init_scale = 0.8;
+    o.init_scale = o.conditioner == PF_CONDITIONER_CONV ? 0.5 : 0.8;
     o.seed = 100 + k;
     return o;
 }
@@ -63,10 +77,25 @@ static pf_flow *create(const pf_realnvp_options *o)
     return flow;
 }
 
+/* Adds N(0, σ²) to every parameter: nonzero biases, without which a tanh
+ * network is odd and the even part s of a z2 conditioner vanishes. */
+static void perturb(pf_flow *flow, unsigned long long seed, double sigma)
+{
+    const size_t np = pf_flow_n_params(flow);
+    double *noise = malloc(np * sizeof *noise), *params = pf_flow_params(flow);
+    pft_fill_normal(seed, np, noise, sigma);
+    for (size_t i = 0; i < np; i++)
+        params[i] += noise[i];
+    free(noise);
+}
+
 static pf_flow *case_flow(int k)
 {
     pf_realnvp_options o = case_options(k);
-    return create(&o);
+    pf_flow *flow = create(&o);
+    if (k >= FIRST_LATTICE_CASE)
+        perturb(flow, 200 + k, 0.1);
+    return flow;
 }
 
 Test(realnvp, inverse_undoes_forward_and_log_determinants_are_opposite)
@@ -352,7 +381,8 @@ Test(realnvp, a_batch_is_processed_as_its_samples_one_at_a_time)
 }
 
 /* n_params from the architecture: each coupling's conditioner is an MLP
- * |A| → 9 → 7 → 2|B| (weights and biases). */
+ * |A| → 9 → 7 → 2|B| (weights and biases), or a 3×3 CNN with 1 → 9 → 7 → 2
+ * channels whatever the lattice; z2 evaluates the same network twice. */
 Test(realnvp, parameter_count_and_description_follow_the_options)
 {
     for (int k = 0; k < N_CASES; k++) {
@@ -365,7 +395,10 @@ Test(realnvp, parameter_count_and_description_follow_the_options)
              * split evenly here (d even) */
             int n_a = o.mask == PF_MASK_HALVES ? (l % 2 ? d - d / 2 : d / 2) : d / 2;
             int n_b = d - n_a;
-            expected += (size_t)(9 * n_a + 9) + (7 * 9 + 7) + (size_t)(2 * n_b * 7 + 2 * n_b);
+            if (o.conditioner == PF_CONDITIONER_CONV)
+                expected += (9 * 1 + 1) * 9 + (9 * 9 + 1) * 7 + (9 * 7 + 1) * 2;
+            else
+                expected += (size_t)(9 * n_a + 9) + (7 * 9 + 7) + (size_t)(2 * n_b * 7 + 2 * n_b);
         }
         cr_assert_eq(pf_flow_n_params(flow), expected, "%s: n_params %zu, expected %zu",
                      CASES[k].name, pf_flow_n_params(flow), expected);
@@ -373,8 +406,13 @@ Test(realnvp, parameter_count_and_description_follow_the_options)
         cr_assert_eq(pf_flow_base(flow), PF_BASE_NORMAL, "%s: base %d", CASES[k].name,
                      (int)pf_flow_base(flow));
         cr_assert_str_eq(pf_flow_kind(flow), "realnvp");
-        cr_assert_not_null(strstr(pf_flow_describe(flow), "layers=4"), "%s",
-                           pf_flow_describe(flow));
+        const char *text = pf_flow_describe(flow);
+        cr_assert_not_null(strstr(text, "layers=4"), "%s", text);
+        /* a checkpoint of one conditioner must not load into another */
+        cr_assert_eq(strstr(text, "conditioner=conv kernel=3") != NULL,
+                     o.conditioner == PF_CONDITIONER_CONV, "%s: %s", CASES[k].name, text);
+        cr_assert_eq(strstr(text, "symmetry=z2") != NULL, o.symmetry == PF_SYMMETRY_Z2, "%s: %s",
+                     CASES[k].name, text);
         pf_flow_destroy(flow);
     }
 }
@@ -447,6 +485,20 @@ Test(realnvp, bad_options_are_refused_with_messages_naming_the_option)
     o = pf_realnvp_options_default();
     o.mask = (pf_mask_kind)7; /* used to divide by zero building the masks */
     expect_refused(&o, "mask kind 7");
+    o = case_options(5); /* conv 4×4 */
+    o.mask = PF_MASK_EVEN_ODD;
+    expect_refused(&o, "conv conditioner needs the checkerboard");
+    o = case_options(5);
+    o.kernel = 2;
+    expect_refused(&o, "kernel 2");
+    o.kernel = 5;
+    expect_refused(&o, "kernel 5 must be odd and fit the 4×4 lattice");
+    o = case_options(5);
+    o.conditioner = (pf_conditioner_kind)5;
+    expect_refused(&o, "conditioner kind 5");
+    o = case_options(5);
+    o.symmetry = (pf_symmetry_kind)3;
+    expect_refused(&o, "symmetry kind 3");
 }
 
 Test(realnvp, misuse_of_passes_is_refused_with_messages)
@@ -492,6 +544,169 @@ Test(realnvp, backward_refuses_a_batch_size_other_than_the_last_passs)
     double z[8] = {0}, x[8], ldj[4], bar[8] = {0};
     cr_assert_eq(pf_flow_forward(flow, 1, z, x, ldj, NULL, NULL), PF_OK);
     cr_assert_eq(pf_flow_backward(flow, 4, bar, NULL, NULL, bar), PF_ERR_ARG);
-    cr_assert_not_null(strstr(pf_last_error(), "differs from the last pass"), "%s", pf_last_error());
+    cr_assert_not_null(strstr(pf_last_error(), "differs from the last pass"), "%s",
+                       pf_last_error());
     pf_flow_destroy(flow);
+}
+
+/* ---- lattice flows ------------------------------------------------------------ */
+
+/* A chain of z2 couplings is odd, T(−z) = −T(z), and with the symmetric base
+ * q(−x) = q(x): log q (from the inverse pass) is even and the score (from the
+ * forward recursion) odd. The plain flows of the same cases are not. */
+Test(realnvp, z2_flows_are_odd_and_their_density_is_symmetric)
+{
+    for (int k = FIRST_LATTICE_CASE; k < N_CASES; k++) {
+        pf_flow *flow = case_flow(k);
+        const int d = CASES[k].dim, B = 4, z2 = CASES[k].symmetry == PF_SYMMETRY_Z2;
+        double z[4 * D_MAX], mz[4 * D_MAX], x[4 * D_MAX], mx[4 * D_MAX], ldj[4], mldj[4];
+        double s0[4 * D_MAX], ms0[4 * D_MAX], sc[4 * D_MAX], msc[4 * D_MAX];
+        pft_fill_normal(300 + k, (size_t)B * d, z, 1.0);
+        for (int i = 0; i < B * d; i++)
+            mz[i] = -z[i];
+        pf_flow_base_log_prob(flow, B, z, NULL, s0);
+        pf_flow_base_log_prob(flow, B, mz, NULL, ms0);
+        cr_assert_eq(pf_flow_forward(flow, B, z, x, ldj, s0, sc), PF_OK);
+        cr_assert_eq(pf_flow_forward(flow, B, mz, mx, mldj, ms0, msc), PF_OK);
+        double odd = 0, odd_score = 0, even_lq = 0;
+        for (int i = 0; i < B * d; i++) {
+            odd = fmax(odd, fabs(mx[i] + x[i]) / (1 + fabs(x[i])));
+            odd_score = fmax(odd_score, fabs(msc[i] + sc[i]) / (1 + fabs(sc[i])));
+        }
+        one ctx = {flow, NULL};
+        for (int b = 0; b < B; b++)
+            even_lq = fmax(even_lq, fabs(log_q(&ctx, x + b * d) - log_q(&ctx, mx + b * d)));
+        if (z2) {
+            cr_assert_lt(odd, 1e-13, "%s: T(−z) + T(z) up to %g", CASES[k].name, odd);
+            cr_assert_lt(odd_score, 1e-12, "%s: score(−x) + score(x) up to %g", CASES[k].name,
+                         odd_score);
+            cr_assert_lt(even_lq, 1e-12, "%s: log q(−x) − log q(x) up to %g", CASES[k].name,
+                         even_lq);
+        } else {
+            cr_assert_gt(even_lq, 1e-3, "%s: a plain flow with q(−x) = q(x)?", CASES[k].name);
+        }
+        pf_flow_destroy(flow);
+    }
+}
+
+static void shift_field(int L0, int L1, int a0, int a1, const double *x, double *y)
+{
+    for (int x0 = 0; x0 < L0; x0++)
+        for (int x1 = 0; x1 < L1; x1++)
+            y[((x0 + a0 + 2 * L0) % L0) * L1 + (x1 + a1 + 2 * L1) % L1] = x[x0 * L1 + x1];
+}
+
+/* Conv flows on 4×4: shifts with a0 + a1 even map both checkerboards onto
+ * themselves, so every coupling commutes with them and log q is invariant;
+ * (1, 0) swaps the halves and is no symmetry of the flow (the check's teeth). */
+Test(realnvp, conv_flow_density_is_invariant_under_the_checkerboard_shifts)
+{
+    const int shifts[5][2] = {{2, 0}, {0, 2}, {1, 1}, {3, 1}, {1, 0}};
+    for (int k = 5; k <= 6; k++) {
+        pf_flow *flow = case_flow(k);
+        one ctx = {flow, NULL};
+        double x[16], sx[16];
+        pft_fill_normal(310 + k, 16, x, 1.0);
+        const double lq = log_q(&ctx, x);
+        for (int i = 0; i < 5; i++) {
+            shift_field(4, 4, shifts[i][0], shifts[i][1], x, sx);
+            double diff = fabs(log_q(&ctx, sx) - lq);
+            if (i < 4)
+                cr_assert_lt(diff, 1e-12, "%s, shift (%d, %d): log q changes by %g", CASES[k].name,
+                             shifts[i][0], shifts[i][1], diff);
+            else
+                cr_assert_gt(diff, 1e-3, "%s: log q invariant under an odd shift (%g)",
+                             CASES[k].name, diff);
+        }
+        pf_flow_destroy(flow);
+    }
+}
+
+/* One parameter vector, two lattices: a conv flow built for 8×8 and one for
+ * 16×8 have the same parameters; on a 16×8 field made of two copies of an 8×8
+ * field the larger flow gives two copies of the smaller one's output, twice
+ * its ldj, and log q₁₆ₓ₈ = 2 log q₈ₓ₈. */
+Test(realnvp, conv_flow_parameters_work_on_8x8_and_16x8)
+{
+    for (int sym = 0; sym < 2; sym++) {
+        pf_realnvp_options o = case_options(5);
+        o.symmetry = sym ? PF_SYMMETRY_Z2 : PF_SYMMETRY_NONE;
+        o.dim = 64;
+        o.lattice[0] = o.lattice[1] = 8;
+        pf_flow *small = create(&o);
+        perturb(small, 400 + sym, 0.1);
+        o.dim = 128;
+        o.lattice[0] = 16;
+        o.seed = 999;
+        pf_flow *large = create(&o);
+        cr_assert_eq(pf_flow_n_params(large), pf_flow_n_params(small), "%zu vs %zu parameters",
+                     pf_flow_n_params(large), pf_flow_n_params(small));
+        memcpy(pf_flow_params(large), pf_flow_params(small),
+               pf_flow_n_params(small) * sizeof(double));
+        double z[64], x[64], z2[128], x2[128], ldj, ldj2;
+        pft_fill_normal(410 + sym, 64, z, 1.0);
+        memcpy(z2, z, sizeof z);
+        memcpy(z2 + 64, z, sizeof z);
+        cr_assert_eq(pf_flow_forward(small, 1, z, x, &ldj, NULL, NULL), PF_OK);
+        cr_assert_eq(pf_flow_forward(large, 1, z2, x2, &ldj2, NULL, NULL), PF_OK);
+        double e = fmax(pft_max_rel_err(64, x2, x, 1.0), pft_max_rel_err(64, x2 + 64, x, 1.0));
+        cr_assert_gt(pft_rel_err(64, x, z, 1e-300), 0.1, "flow too close to identity");
+        cr_assert_lt(e, 1e-12, "z2 %d: 16×8 output of a tiled field differs by %g", sym, e);
+        cr_assert_lt(fabs(ldj2 - 2 * ldj), 1e-11 * (1 + fabs(ldj)), "z2 %d: ldj %.17g vs 2 × %.17g",
+                     sym, ldj2, ldj);
+        one cs = {small, NULL}, cl = {large, NULL};
+        double lq = log_q(&cs, x), lq2 = log_q(&cl, x2);
+        cr_assert_lt(fabs(lq2 - 2 * lq), 1e-10 * (1 + fabs(lq)), "z2 %d: log q %.17g vs 2 × %.17g",
+                     sym, lq2, lq);
+        pf_flow_destroy(small);
+        pf_flow_destroy(large);
+    }
+}
+
+/* The two path-gradient implementations (MATH §2: the recursion vs the
+ * frozen-copy drop-in) are one estimator computed two ways: on conv and z2
+ * flows and a φ⁴ target they must agree, for both objectives (forward: the
+ * flow's own samples from another seed stand in for data). */
+Test(realnvp, path_and_path_dropin_agree_on_conv_and_z2_flows)
+{
+    for (int k = FIRST_LATTICE_CASE; k < N_CASES; k++) {
+        if (CASES[k].mask != PF_MASK_CHECKERBOARD)
+            continue;
+        pf_target *t;
+        cr_assert_eq(pf_target_phi4_create(CASES[k].L0, CASES[k].L1, 0.3, 0.05, &t), PF_OK, "%s",
+                     pf_last_error());
+        pf_flow *flow = case_flow(k);
+        const size_t np = pf_flow_n_params(flow);
+        const int B = 8, d = CASES[k].dim;
+        double *g_path = malloc(np * sizeof *g_path), *g_drop = malloc(np * sizeof *g_drop);
+        double input[8 * D_MAX];
+        for (int obj = 0; obj < 2; obj++) {
+            pf_rng rng = pf_rng_make(500 + k, (uint64_t)obj);
+            pf_flow_sample_base(flow, &rng, B, input);
+            if (obj == 1) { /* forward KL: points x from the flow itself */
+                double x[8 * D_MAX], ldj[8];
+                cr_assert_eq(pf_flow_forward(flow, B, input, x, ldj, NULL, NULL), PF_OK);
+                memcpy(input, x, (size_t)B * d * sizeof *x);
+            }
+            for (int e = 0; e < 2; e++) {
+                pf_estimator *est;
+                cr_assert_eq(pf_estimator_create((pf_objective)obj,
+                                                 e ? PF_ESTIMATOR_PATH_DROPIN : PF_ESTIMATOR_PATH,
+                                                 flow, t, B, &est),
+                             PF_OK, "%s", pf_last_error());
+                pf_estimate r;
+                cr_assert_eq(pf_estimator_eval(est, B, input, e ? g_drop : g_path, NULL, &r), PF_OK,
+                             "%s", pf_last_error());
+                pf_estimator_destroy(est);
+            }
+            double err = pft_rel_err(np, g_path, g_drop, 1e-300);
+            cr_assert_lt(err, 1e-10, "%s, %s: path vs path-dropin rel err %g", CASES[k].name,
+                         obj ? "forward" : "reverse", err);
+            cr_assert_gt(pft_max_abs(np, g_path), 1e-3, "%s: trivial gradient", CASES[k].name);
+        }
+        free(g_path);
+        free(g_drop);
+        pf_flow_destroy(flow);
+        pf_target_destroy(t);
+    }
 }

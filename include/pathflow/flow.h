@@ -33,6 +33,18 @@ typedef enum pf_mask_kind {
     PF_MASK_CHECKERBOARD /* (x0 + x1) even / odd on an L0×L1 lattice, swapped every layer */
 } pf_mask_kind;
 
+/* What computes a coupling's (s, t) from its frozen part. */
+typedef enum pf_conditioner_kind {
+    PF_CONDITIONER_DENSE = 0, /* an MLP on the frozen coordinates */
+    PF_CONDITIONER_CONV       /* a periodic CNN on the lattice field, transformed sites 0
+                                 (needs PF_MASK_CHECKERBOARD) */
+} pf_conditioner_kind;
+
+typedef enum pf_symmetry_kind {
+    PF_SYMMETRY_NONE = 0,
+    PF_SYMMETRY_Z2 /* s even, t odd in the frozen field: T(−z) = −T(z), q(−x) = q(x) */
+} pf_symmetry_kind;
+
 typedef struct pf_realnvp_options {
     int dim;                  /* d */
     int n_layers;             /* coupling layers */
@@ -41,6 +53,9 @@ typedef struct pf_realnvp_options {
     const char *activation;   /* "tanh", "softplus", "relu", "leaky_relu", "identity" */
     pf_mask_kind mask;
     int lattice[2];           /* L0, L1 for PF_MASK_CHECKERBOARD (L0·L1 = dim) */
+    pf_conditioner_kind conditioner; /* default dense */
+    int kernel;               /* odd kernel size of a conv conditioner (default 3) */
+    pf_symmetry_kind symmetry; /* default none */
     int zero_init;            /* last layer of every conditioner zero: the flow starts as identity */
     double init_scale;        /* multiplies the random initial weights (default 1) */
     unsigned long long seed;  /* parameter initialisation stream */

@@ -1,6 +1,8 @@
 /* Affine coupling u ↦ v: v_A = u_A, v_B = u_B ⊙ eˢ + t with (s, t) = NN(u_A).
  * Forward, inverse, both score recursions (MATH §4.1, §4.2) and the VJP of
- * either pass. The conditioner output row is (s_0..s_{nB−1}, t_0..t_{nB−1}). */
+ * either pass. The conditioner output row is (s_0..s_{nB−1}, t_0..t_{nB−1});
+ * whatever network computes it (conditioner.h), this file only asks it for
+ * (s, t) and for the VJP of (s, t). */
 #include "flows/coupling_affine.h"
 
 #include <math.h>
@@ -13,8 +15,7 @@
 typedef struct coupling {
     int d, n_a, n_b;
     int *idx_a, *idx_b; /* n_a, n_b coordinate indices */
-    pf_mlp mlp;
-    pf_mlp_tape *tape;
+    pf_conditioner cond;
     double *u_a;   /* B×n_a: conditioner input of the last pass */
     double *y_b;   /* B×n_b: forward: u_B; inverse: the output x_B */
     double *st;    /* B×2n_b: conditioner output (s | t) */
@@ -41,8 +42,6 @@ static void scatter(int B, int d, int n, const int *idx, const double *in, doubl
 static pf_status coupling_reserve(pf_layer *layer, int B_max)
 {
     coupling *c = layer->content;
-    pf_mlp_tape_destroy(c->tape);
-    c->tape = NULL;
     pf_free(c->u_a);
     pf_free(c->y_b);
     pf_free(c->st);
@@ -58,7 +57,7 @@ static pf_status coupling_reserve(pf_layer *layer, int B_max)
     c->bar_a = pf_alloc_doubles(bna, "coupling input cotangent");
     if (!c->u_a || !c->y_b || !c->st || !c->e || !c->cot || !c->bar_a)
         return PF_ERR_NOMEM;
-    return pf_mlp_tape_create(&c->mlp, B_max, 0, &c->tape);
+    return pf_conditioner_reserve(&c->cond, B_max);
 }
 
 /* The score recursion of the last pass (c->last: 1 forward, −1 inverse).
@@ -78,8 +77,7 @@ static void coupling_score(coupling *c, const double *params, int B, const doubl
             c->cot[(size_t)b * 2 * nb + j] = 1.0 + c->y_b[i] * (forward ? gb : hb);
             c->cot[(size_t)b * 2 * nb + nb + j] = forward ? hb : gb;
         }
-    memset(c->bar_a, 0, (size_t)B * na * sizeof *c->bar_a);
-    pf_mlp_vjp_input(&c->mlp, params, c->tape, B, c->cot, c->bar_a);
+    pf_conditioner_backward(&c->cond, params, B, c->cot, NULL, c->bar_a);
     const double sign = forward ? -1.0 : 1.0;
     for (int b = 0; b < B; b++)
         for (int j = 0; j < na; j++) {
@@ -96,7 +94,7 @@ static pf_status coupling_forward(pf_layer *layer, const double *params, int B, 
     const int d = c->d, na = c->n_a, nb = c->n_b;
     gather(B, d, na, c->idx_a, u, c->u_a);
     gather(B, d, nb, c->idx_b, u, c->y_b);
-    pf_mlp_forward(&c->mlp, params, c->tape, B, c->u_a, c->st);
+    pf_conditioner_forward(&c->cond, params, B, c->u_a, c->st);
     for (int b = 0; b < B; b++) {
         const double *s = c->st + (size_t)b * 2 * nb, *t = s + nb;
         double *e = c->e + (size_t)b * nb;
@@ -124,7 +122,7 @@ static pf_status coupling_inverse(pf_layer *layer, const double *params, int B, 
     coupling *c = layer->content;
     const int d = c->d, na = c->n_a, nb = c->n_b;
     gather(B, d, na, c->idx_a, y, c->u_a);
-    pf_mlp_forward(&c->mlp, params, c->tape, B, c->u_a, c->st);
+    pf_conditioner_forward(&c->cond, params, B, c->u_a, c->st);
     for (int b = 0; b < B; b++) {
         const double *s = c->st + (size_t)b * 2 * nb, *t = s + nb;
         double *e = c->e + (size_t)b * nb, *xb = c->y_b + (size_t)b * nb;
@@ -176,11 +174,7 @@ static pf_status coupling_backward(pf_layer *layer, const double *params, int B,
     coupling *c = layer->content;
     const int d = c->d, na = c->n_a;
     coupling_output_cotangents(c, B, out_bar, ldj_bar, in_bar);
-    memset(c->bar_a, 0, (size_t)B * na * sizeof *c->bar_a);
-    if (grad)
-        pf_mlp_backward(&c->mlp, params, c->tape, B, c->cot, grad, c->bar_a);
-    else
-        pf_mlp_vjp_input(&c->mlp, params, c->tape, B, c->cot, c->bar_a);
+    pf_conditioner_backward(&c->cond, params, B, c->cot, grad, c->bar_a);
     for (int b = 0; b < B; b++)
         for (int j = 0; j < na; j++) {
             size_t k = (size_t)b * d + c->idx_a[j];
@@ -193,7 +187,7 @@ static void coupling_destroy(pf_layer *layer)
 {
     coupling *c = layer->content;
     if (c) {
-        pf_mlp_tape_destroy(c->tape);
+        pf_conditioner_free(&c->cond);
         free(c->idx_a);
         free(c->idx_b);
         pf_free(c->u_a);
@@ -212,6 +206,15 @@ static const pf_layer_ops coupling_ops = {coupling_reserve, coupling_forward, co
 
 pf_status pf_coupling_affine_create(int dim, const int *mask, int n_hidden, const int *hidden,
                                     pf_activation activation, pf_layer **out)
+{
+    pf_conditioner_options o = {.kind = PF_CONDITIONER_DENSE, .symmetry = PF_SYMMETRY_NONE,
+                                .n_hidden = n_hidden, .hidden = hidden, .activation = activation};
+    return pf_coupling_affine_create_with(dim, mask, &o, out);
+}
+
+pf_status pf_coupling_affine_create_with(int dim, const int *mask,
+                                         const pf_conditioner_options *conditioner,
+                                         pf_layer **out)
 {
     *out = NULL;
     int n_a = 0;
@@ -244,13 +247,13 @@ pf_status pf_coupling_affine_create(int dim, const int *mask, int n_hidden, cons
     }
     layer->ops = &coupling_ops;
     layer->content = c;
-    pf_status st = pf_mlp_init(&c->mlp, c->n_a, n_hidden, hidden, 2 * c->n_b, activation,
-                               PF_ACT_IDENTITY);
+    pf_status st =
+        pf_conditioner_init(&c->cond, dim, c->n_a, c->idx_a, c->n_b, c->idx_b, conditioner);
     if (st != PF_OK) {
         coupling_destroy(layer);
         return pf_fail_context(st, "affine coupling conditioner");
     }
-    layer->n_params = c->mlp.n_params;
+    layer->n_params = c->cond.n_params;
     *out = layer;
     return PF_OK;
 }
@@ -259,7 +262,5 @@ void pf_coupling_affine_init_params(const pf_layer *layer, double *params, pf_rn
                                     int zero_last, double scale)
 {
     const coupling *c = layer->content;
-    pf_mlp_init_params(&c->mlp, params, rng, zero_last);
-    for (size_t i = 0; i < c->mlp.n_params; i++)
-        params[i] *= scale;
+    pf_conditioner_init_params(&c->cond, params, rng, zero_last, scale);
 }

@@ -1,5 +1,8 @@
 /* RealNVP: a chain of affine couplings with alternating masks (halves,
- * even/odd, or a checkerboard on an L0×L1 lattice), base N(0, I). */
+ * even/odd, or a checkerboard on an L0×L1 lattice), base N(0, I). The
+ * conditioners are dense MLPs or, on a checkerboard, periodic CNNs; either
+ * may be z2-symmetrised (flows/conditioner.h). With a z2 conditioner every
+ * coupling is odd, T(−z) = −T(z), and the symmetric base makes q(−x) = q(x). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,9 @@ pf_realnvp_options pf_realnvp_options_default(void)
     o.mask = PF_MASK_HALVES;
     o.zero_init = 1;
     o.init_scale = 1.0;
+    o.conditioner = PF_CONDITIONER_DENSE;
+    o.kernel = 3;
+    o.symmetry = PF_SYMMETRY_NONE;
     o.seed = 0;
     return o;
 }
@@ -61,6 +67,22 @@ static pf_status check_options(const pf_realnvp_options *o, pf_activation *act)
                        o->lattice[0], o->lattice[1], o->dim);
     if (!(o->init_scale >= 0))
         return pf_fail(PF_ERR_ARG, "realnvp: init_scale must be ≥ 0");
+    if ((unsigned)o->conditioner > PF_CONDITIONER_CONV)
+        return pf_fail(PF_ERR_ARG, "realnvp: conditioner kind %d unknown (valid: dense, conv)",
+                       (int)o->conditioner);
+    if ((unsigned)o->symmetry > PF_SYMMETRY_Z2)
+        return pf_fail(PF_ERR_ARG, "realnvp: symmetry kind %d unknown (valid: none, z2)",
+                       (int)o->symmetry);
+    if (o->conditioner == PF_CONDITIONER_CONV && o->mask != PF_MASK_CHECKERBOARD)
+        return pf_fail(PF_ERR_ARG, "realnvp: the conv conditioner needs the checkerboard mask");
+    if (o->conditioner == PF_CONDITIONER_CONV &&
+        (o->kernel < 1 || o->kernel % 2 == 0 || o->kernel > o->lattice[0] ||
+         o->kernel > o->lattice[1]))
+        return pf_fail(PF_ERR_ARG, "realnvp: kernel %d must be odd and fit the %d×%d lattice",
+                       o->kernel, o->lattice[0], o->lattice[1]);
+    if (o->conditioner == PF_CONDITIONER_CONV && o->n_hidden > PF_CNN_MAX_LAYERS - 1)
+        return pf_fail(PF_ERR_ARG, "realnvp: %d hidden conv layers, at most %d", o->n_hidden,
+                       PF_CNN_MAX_LAYERS - 1);
     return pf_activation_from_name(o->activation ? o->activation : "tanh", act);
 }
 
@@ -71,20 +93,29 @@ static void describe(const pf_realnvp_options *o, pf_flow *flow)
              "realnvp dim=%d layers=%d mask=%s activation=%s ", o->dim, o->n_layers,
              mask_names[o->mask], o->activation ? o->activation : "tanh");
     pf_flow_describe_widths(flow, o->n_hidden, o->hidden);
+    /* dense, no symmetry: the text of earlier versions, so their checkpoints load */
+    size_t used = strlen(flow->description), size = sizeof flow->description;
+    if (o->conditioner == PF_CONDITIONER_CONV && used < size)
+        used += (size_t)snprintf(flow->description + used, size - used,
+                                 " conditioner=conv kernel=%d", o->kernel);
+    if (o->symmetry == PF_SYMMETRY_Z2 && used < size)
+        snprintf(flow->description + used, size - used, " symmetry=z2");
 }
 
 pf_status pf_flow_realnvp_create(const pf_realnvp_options *o, pf_flow **out)
 {
     *out = NULL;
-    pf_activation act;
-    PF_TRY(check_options(o, &act));
+    pf_conditioner_options cond = {.kind = o->conditioner, .symmetry = o->symmetry,
+                                   .n_hidden = o->n_hidden, .hidden = o->hidden,
+                                   .kernel = o->kernel, .L0 = o->lattice[0], .L1 = o->lattice[1]};
+    PF_TRY(check_options(o, &cond.activation));
     pf_layer **layers = calloc((size_t)o->n_layers, sizeof *layers);
     int *mask = malloc((size_t)o->dim * sizeof *mask);
     pf_status st = (layers && mask) ? PF_OK : pf_fail(PF_ERR_NOMEM, "realnvp: cannot allocate");
     int built = 0;
     for (; st == PF_OK && built < o->n_layers; built++) {
         make_mask(o, built, mask);
-        st = pf_coupling_affine_create(o->dim, mask, o->n_hidden, o->hidden, act, &layers[built]);
+        st = pf_coupling_affine_create_with(o->dim, mask, &cond, &layers[built]);
         if (st != PF_OK)
             pf_fail_context(st, "realnvp layer %d", built);
     }
