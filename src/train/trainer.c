@@ -159,6 +159,12 @@ void pf_trainer_set_progress(pf_trainer *t, pf_train_progress progress, void *us
     t->progress_user = user;
 }
 
+void pf_trainer_set_step_callback(pf_trainer *t, pf_train_step_callback callback, void *user)
+{
+    t->step_callback = callback;
+    t->step_user = user;
+}
+
 /* This process's rows [*first, *first + *count) of the step's global batch of
  * *B rows (all of them for one process; *B is all the data when it is smaller
  * than batch): base samples (reverse) or target data (forward), drawn by
@@ -347,13 +353,15 @@ pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback ca
         PF_TRY(pf_trainer_step(t, &loss, NULL));
         if (t->progress)
             t->progress(t->progress_user, t->step, loss);
-        if (t->step % o->eval_every != 0 && t->step != end)
+        const int stop =
+            t->step_callback && pf_train_any(t, t->step_callback(t->step_user, t->step, loss));
+        if (t->step % o->eval_every != 0 && t->step != end && !stop)
             continue;
         pf_metrics m;
         PF_TRY(pf_trainer_evaluate(t, &m));
         t->loss_sum = t->grad_norm_sum = 0;
         t->rows_steps = 0;
-        if (pf_train_any(t, callback ? callback(user, &m) : 0))
+        if (pf_train_any(t, callback ? callback(user, &m) : 0) || stop)
             break;
     }
     return PF_OK;
