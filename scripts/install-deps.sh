@@ -6,7 +6,8 @@ set -eu
 PACKAGES="build-essential cmake pkg-config make \
 libsundials-dev libopenblas-dev liblapacke-dev libconfig-dev \
 libcriterion-dev librandom123-dev gnuplot-nox \
-libopenmpi-dev openmpi-bin valgrind"
+libopenmpi-dev openmpi-bin valgrind \
+python3-numpy python3-pytest"
 
 missing=""
 for p in $PACKAGES; do

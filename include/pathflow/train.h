@@ -147,6 +147,16 @@ const char *pf_trainer_divergence(const pf_trainer *trainer);
 typedef void (*pf_train_progress)(void *user, long step, double loss);
 void pf_trainer_set_progress(pf_trainer *trainer, pf_train_progress progress, void *user);
 
+/* Called after every step of pf_trainer_run/_run_until (after the progress
+ * function) with the steps done and that step's loss (NaN if it was skipped);
+ * return nonzero to end the run after this step, which then gets a metrics
+ * row and a call of the run's callback as the last step of a run does. NULL
+ * removes it. In data-parallel runs the request is agreed every step (one
+ * sum), so every process must set one; any process's request stops all. */
+typedef int (*pf_train_step_callback)(void *user, long step, double loss);
+void pf_trainer_set_step_callback(pf_trainer *trainer, pf_train_step_callback callback,
+                                  void *user);
+
 /* ---- data-parallel training ----------------------------------------------------------
  * `size` processes each run a trainer on their own copies of the same flow,
  * target and options. Process `rank` takes rows [B·rank/size, B·(rank+1)/size)

@@ -164,6 +164,12 @@ void pf_trainer_set_progress(pf_trainer *t, pf_train_progress progress, void *us
     t->progress_user = user;
 }
 
+void pf_trainer_set_step_callback(pf_trainer *t, pf_train_step_callback callback, void *user)
+{
+    t->step_callback = callback;
+    t->step_user = user;
+}
+
 /* This process's rows [*first, *first + *count) of the step's global batch of
  * *B rows (all of them for one process; *B is all the data when it is smaller
  * than batch): base samples (reverse) or target data (forward), drawn by
@@ -411,6 +417,10 @@ pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback ca
             stop_requested = 1;
             end = t->step;
         }
+        const int stop =
+            t->step_callback && pf_train_any(t, t->step_callback(t->step_user, t->step, loss));
+        if (stop)
+            end = t->step;
         if (t->step % o->eval_every != 0 && t->step != end)
             continue;
         pf_metrics m;
@@ -422,7 +432,7 @@ pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback ca
             t->loss_sum = t->grad_norm_sum = t->loss_sq_sum = 0;
             t->rows_steps = 0;
         }
-        if (pf_train_any(t, callback ? callback(user, &m) : 0))
+        if (pf_train_any(t, callback ? callback(user, &m) : 0) || stop)
             break;
     }
     return PF_OK;

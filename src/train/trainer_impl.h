@@ -44,6 +44,8 @@ struct pf_trainer {
     char divergence[320];             /* "" or the warning */
     pf_train_progress progress;
     void *progress_user;
+    pf_train_step_callback step_callback; /* may end a run after any step */
+    void *step_user;
     pf_parallel par;    /* {0, 1, NULL, NULL}: one process */
     double *par_buf;    /* n_params + 4 + size doubles: one reduction per step */
     double *par_gather; /* max(eval_samples, n_holdout): results gathered by sum */
