@@ -36,7 +36,7 @@ Test(lattice_cli, a_lattice_cnf_trained_on_4x4_samples_6x6_other_flows_are_refus
 {
     static char out[16384];
     write_config("lcli_lattice.cfg", "kind = \"cnf\"; field = \"lattice\"; features = 4;");
-    cr_assert_eq(run("train lcli_lattice.cfg --out lcli_lattice", out, sizeof out), 0, "%s", out);
+    cr_assert_eq(run("train lcli_lattice.cfg --force --out lcli_lattice", out, sizeof out), 0, "%s", out);
     cr_assert_eq(run("eval lcli_lattice -n 256 --set target.lattice=[6,6]", out, sizeof out), 0,
                  "%s", out);
     const char *ess = strstr(out, "reverse ESS ");
@@ -59,7 +59,7 @@ Test(lattice_cli, a_lattice_cnf_trained_on_4x4_samples_6x6_other_flows_are_refus
     cr_assert_not_null(strstr(out, "flow.radius"), "%s", out);
     /* the MLP field's parameters depend on the size */
     write_config("lcli_mlp.cfg", "kind = \"cnf\"; hidden = [8];");
-    cr_assert_eq(run("train lcli_mlp.cfg --set training.steps=2 --out lcli_mlp", out, sizeof out),
+    cr_assert_eq(run("train lcli_mlp.cfg --force --set training.steps=2 --out lcli_mlp", out, sizeof out),
                  0, "%s", out);
     cr_assert_eq(run("eval lcli_mlp -n 64", out, sizeof out), 0, "%s", out);
     cr_assert_neq(run("eval lcli_mlp -n 64 --set target.lattice=[6,6]", out, sizeof out), 0);

@@ -116,7 +116,7 @@ Test(u1_hmc, eval_reweighted_plaquette_agrees_with_hmc_and_the_exact_value)
                  "steps = 300; lr = 3e-3; schedule = \"cosine\"; }\n"
                  "eval: { every = 300; samples = 256; }\n");
     static char out[32768], err[8192];
-    cr_assert_eq(run("train u1_hmc_small.cfg --out u1_hmc_run", out, sizeof out, err, sizeof err),
+    cr_assert_eq(run("train u1_hmc_small.cfg --force --out u1_hmc_run", out, sizeof out, err, sizeof err),
                  0, "%s", err);
     cr_assert_eq(run("eval u1_hmc_run -n 4000", out, sizeof out, err, sizeof err), 0, "%s", err);
     double flow_p, flow_err;
@@ -165,7 +165,7 @@ Test(u1_hmc, eval_warns_when_the_effective_sample_size_is_too_small)
     char args[4200];
     /* an untrained 16-layer flow on 8×8 at β = 2: ESS ~ 1e-3 */
     snprintf(args, sizeof args,
-             "train %s/configs/u1_reverse_path.cfg --set training.steps=0 --set eval.samples=64 --out u1_untrained",
+             "train %s/configs/u1_reverse_path.cfg --force --set training.steps=0 --set eval.samples=64 --out u1_untrained",
              PF_SOURCE_DIR);
     cr_assert_eq(run(args, out, sizeof out, err, sizeof err), 0, "%s", err);
     cr_assert_eq(run("eval u1_untrained -n 300", out, sizeof out, err, sizeof err), 0, "%s", err);

@@ -141,7 +141,8 @@ class HmcOptions(ctypes.Structure):
 class RealNVPOptions(ctypes.Structure):
     _fields_ = [("dim", c_int), ("n_layers", c_int), ("n_hidden", c_int),
                 ("hidden", c_int * 16), ("activation", c_char_p), ("mask", c_int),
-                ("lattice", c_int * 2), ("zero_init", c_int), ("init_scale", c_double),
+                ("lattice", c_int * 2), ("conditioner", c_int), ("kernel", c_int),
+                ("symmetry", c_int), ("zero_init", c_int), ("init_scale", c_double),
                 ("seed", c_ulonglong)]
 
 
@@ -157,7 +158,10 @@ class CNFOptions(ctypes.Structure):
                 ("activation", c_char_p), ("zero_init", c_int), ("init_scale", c_double),
                 ("seed", c_ulonglong), ("t1", c_double), ("rtol", c_double),
                 ("atol", c_double), ("max_steps", c_long), ("checkpoint_steps", c_int),
-                ("bdf", c_int), ("hutchinson", c_int)]
+                ("bdf", c_int), ("hutchinson", c_int), ("field", c_char_p),
+                ("n_lattice", c_int), ("lattice", c_int * 4), ("features", c_int),
+                ("frequency", c_double), ("odd", c_int), ("time_basis", c_int),
+                ("radius", c_double), ("symmetric", c_int)]
 
 
 class OdeStats(ctypes.Structure):

@@ -47,14 +47,26 @@ class Flow(L.Handle):
 
     @classmethod
     def realnvp(cls, dim, layers=None, hidden=None, activation=None, mask=None, lattice=None,
-                zero_init=None, init_scale=None, seed=None):
+                zero_init=None, init_scale=None, seed=None, conditioner=None, kernel=None,
+                symmetry=None):
         """RealNVP: `layers` affine couplings with MLP conditioners of widths
         `hidden` (default 4 × [32, 32], tanh); mask "halves", "even_odd" or
         "checkerboard" (with lattice=(L0, L1), L0·L1 = dim); zero_init: the
-        flow starts as the identity (default True)."""
+        flow starts as the identity (default True). conditioner "dense" (an
+        MLP) or "conv" (a periodic CNN of odd `kernel` size and hidden
+        channels `hidden`, checkerboard lattices only); symmetry "none" or
+        "z2" (s even, t odd: the flow commutes with φ → −φ)."""
         o = L.pf_realnvp_options_default()
         o.dim = int(dim)
-        _set(o, n_layers=layers, init_scale=init_scale, seed=seed,
+        if conditioner is not None:
+            if conditioner not in ("dense", "conv"):
+                raise ValueError(f"realnvp conditioner: '{conditioner}' is not dense or conv")
+            o.conditioner = int(conditioner == "conv")
+        if symmetry is not None:
+            if symmetry not in ("none", "z2"):
+                raise ValueError(f"realnvp symmetry: '{symmetry}' is not none or z2")
+            o.symmetry = int(symmetry == "z2")
+        _set(o, n_layers=layers, init_scale=init_scale, seed=seed, kernel=kernel,
              zero_init=None if zero_init is None else int(bool(zero_init)))
         if hidden is not None:
             h = _hidden(hidden, 16, "realnvp hidden")
@@ -74,13 +86,32 @@ class Flow(L.Handle):
     @classmethod
     def cnf(cls, dim, hidden=None, activation=None, zero_init=None, init_scale=None, seed=None,
             t1=None, rtol=None, atol=None, max_steps=None, checkpoint_steps=None,
-            method=None, divergence=None):
+            method=None, divergence=None, field=None, lattice=None, features=None,
+            frequency=None, odd=None, time_basis=None, radius=None, symmetric=None):
         """A continuous normalizing flow dx/dt = f_θ(x, t) solved by CVODES:
         vector field MLP of widths `hidden` (default [32, 32], tanh or
         softplus), integration time t1, tolerances rtol/atol, method "adams"
-        or "bdf", divergence "exact" or "hutchinson"."""
+        or "bdf", divergence "exact" or "hutchinson". field="lattice" selects
+        the translation-equivariant lattice field instead (lattice=(L0, L1),
+        `features` sine features up to `frequency`, `time_basis` functions of
+        t, kernel radius `radius`, odd/symmetric flags); its divergence is
+        exact and cheap, and its parameters do not depend on the lattice size."""
         o = L.pf_cnf_options_default()
         o.dim = int(dim)
+        if field is not None:
+            if field not in ("mlp", "lattice"):
+                raise ValueError(f"cnf field: '{field}' is not mlp or lattice")
+            field_name = field.encode()
+            o.field = field_name
+        if lattice is not None:
+            ext = [int(v) for v in lattice]
+            if not 1 <= len(ext) <= 4:
+                raise ValueError("cnf lattice: 1 to 4 extents")
+            o.n_lattice = len(ext)
+            o.lattice[:len(ext)] = ext
+        _set(o, features=features, frequency=frequency, time_basis=time_basis, radius=radius,
+             odd=None if odd is None else int(bool(odd)),
+             symmetric=None if symmetric is None else int(bool(symmetric)))
         _set(o, init_scale=init_scale, seed=seed, t1=t1, rtol=rtol, atol=atol,
              max_steps=max_steps, checkpoint_steps=checkpoint_steps,
              zero_init=None if zero_init is None else int(bool(zero_init)))

@@ -15,17 +15,23 @@ def flows():
         "cnf": pf.Flow.cnf(2, hidden=[8], zero_init=False, init_scale=0.5, seed=2,
                            rtol=1e-10, atol=1e-10),
         "u1": pf.Flow.u1(4, 4, layers=2, hidden=[4], zero_init=False, init_scale=0.5, seed=2),
+        "realnvp_conv_z2": pf.Flow.realnvp(16, layers=2, hidden=[4], zero_init=False,
+                                           init_scale=0.5, mask="checkerboard", lattice=(4, 4),
+                                           conditioner="conv", kernel=3, symmetry="z2", seed=2),
+        "cnf_lattice": pf.Flow.cnf(16, field="lattice", lattice=(4, 4), features=3,
+                                   zero_init=False, init_scale=0.5, seed=2, rtol=1e-10,
+                                   atol=1e-10),
     }
 
 
-@pytest.mark.parametrize("kind", ["realnvp", "cnf", "u1"])
+@pytest.mark.parametrize("kind", ["realnvp", "cnf", "u1", "realnvp_conv_z2", "cnf_lattice"])
 def test_inverse_undoes_forward_and_log_q_agrees_both_ways(kind):
     f = flows()[kind]
-    assert f.kind == kind and f.n_params == f.params.shape[0] > 0
+    assert f.kind == kind.split("_")[0] and f.n_params == f.params.shape[0] > 0
     z = f.sample_base(6, seed=4)
     x, ldj = f.forward(z)
     z2, ldj_inv = f.inverse(x)
-    tol = {"realnvp": 1e-12, "cnf": 1e-7, "u1": 1e-8}[kind]
+    tol = {"realnvp": 1e-12, "cnf": 1e-7, "u1": 1e-8}[kind.split("_")[0]]
     d = z2 - z
     if kind == "u1":  # link angles: equal modulo 2π
         d = (d + np.pi) % (2 * np.pi) - np.pi
@@ -34,7 +40,7 @@ def test_inverse_undoes_forward_and_log_q_agrees_both_ways(kind):
     assert np.max(np.abs(ldj + ldj_inv)) < tol
     lq_forward = f.base_log_prob(z) - ldj
     assert np.max(np.abs(f.log_prob(x) - lq_forward)) < tol
-    assert (f.ode_stats is not None) == (kind == "cnf")
+    assert (f.ode_stats is not None) == kind.startswith("cnf")
 
 
 def test_forward_score_recursion_is_the_gradient_of_log_q():
