@@ -35,7 +35,8 @@ memcheck: build
 
 # The quick start: a coupling flow and a continuous flow (CVODES) learn the
 # 2-D Gaussian mixture with the fast path gradient.
-demo: build
+demo: deps configure
+	cmake --build $(BUILD) -j $(JOBS) --target pathflow_cli
 	./$(BUILD)/pathflow train configs/quickstart.cfg --out runs/demo
 	./$(BUILD)/pathflow train configs/cnf_gmm2d_reverse_path.cfg --out runs/demo-cnf
 	@echo 'demo: results in runs/demo (RealNVP) and runs/demo-cnf (CNF): metrics.csv, checkpoint.pfc, samples.npy'
