@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "bench/bench.h"
+#include "cli/commands.h"
 #include "core/error.h"
 #include "core/linalg.h"
 #include "core/workspace.h"
@@ -220,6 +221,8 @@ static void plot(const char *dir, const char *ratios_path)
 
 int pf_bench_main(int argc, char **argv)
 {
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("bench", stdout);
     int quick = 0;
     const char *dir = "runs/bench";
     for (int i = 1; i < argc; i++)

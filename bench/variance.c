@@ -14,6 +14,7 @@
 #include <pathflow/experiment.h>
 
 #include "bench/bench.h"
+#include "cli/commands.h"
 #include "core/error.h"
 #include "core/workspace.h"
 
@@ -135,6 +136,8 @@ static pf_status measure_row(pf_experiment *e, FILE *csv, long step, int samples
 
 int pf_variance_main(int argc, char **argv)
 {
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("variance", stdout);
     variance_args a;
     if (!parse(argc, argv, &a)) {
         fprintf(stderr, "usage: pathflow variance CONFIG [--checkpoint F] [--samples N] "
@@ -182,10 +185,8 @@ int pf_variance_main(int argc, char **argv)
     if (st == PF_OK) {
         plot_history(a.dir, names);
         printf("\nCSV: %s/variance.csv, chart: %s/variance.png\n", a.dir, a.dir);
-    } else {
-        fprintf(stderr, "pathflow: %s\n", pf_last_error());
     }
     pf_trainer_destroy(tr);
     pf_experiment_destroy(e);
-    return st == PF_OK ? 0 : 1;
+    return pf_cli_report(st);
 }

@@ -346,14 +346,15 @@ Test(experiment, a_run_writes_config_metrics_checkpoint_and_samples)
     cr_assert_not_null(f);
     char line[512];
     cr_assert_not_null(fgets(line, sizeof line, f));
-    cr_assert_str_eq(line, "step,loss,grad_norm,ess,nll,kl,seconds\n");
+    cr_assert_str_eq(line, "step,loss,grad_norm,ess,nll,kl,ess_forward,seconds\n");
     int rows = 0;
     while (fgets(line, sizeof line, f)) {
         rows++;
-        double v[7];
-        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4],
-                            &v[5], &v[6]),
-                     7, "row %s: every figure applies here", line);
+        double v[8];
+        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3],
+                            &v[4], &v[5], &v[6], &v[7]),
+                     8, "row %s: every figure applies here", line);
+        cr_assert(v[6] > 0 && v[6] <= 1, "ess_forward %g", v[6]);
         cr_assert_eq(v[0], 25 * rows);
         cr_assert(v[3] > 0 && v[3] <= 1, "ess %g", v[3]);
     }
@@ -573,20 +574,22 @@ Test(experiment, cnf_forward_path_config_improves_held_out_nll_over_training)
     FILE *f = fopen("trained_cnf_forward/metrics.csv", "r");
     char line[512];
     cr_assert_not_null(fgets(line, sizeof line, f));
-    cr_assert_str_eq(line, "step,loss,grad_norm,ess,nll,kl,seconds,nfe_forward,nfe_backward\n");
+    cr_assert_str_eq(line,
+                     "step,loss,grad_norm,ess,nll,kl,ess_forward,seconds,nfe_forward,nfe_backward\n");
     double first = NAN, last = NAN, nfe_f = 0, nfe_b = 0;
     while (fgets(line, sizeof line, f)) {
-        double v[9];
-        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3],
-                            &v[4], &v[5], &v[6], &v[7], &v[8]),
-                     9, "row %s", line);
+        double v[10];
+        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2],
+                            &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]),
+                     10, "row %s", line);
+        cr_assert(v[6] > 0 && v[6] <= 1, "ess_forward %g", v[6]);
         if (isnan(first))
             first = v[4];
         last = v[4];
-        cr_assert_gt(v[7], nfe_f, "nfe_forward grows");
-        cr_assert_gt(v[8], nfe_b, "nfe_backward grows");
-        nfe_f = v[7];
-        nfe_b = v[8];
+        cr_assert_gt(v[8], nfe_f, "nfe_forward grows");
+        cr_assert_gt(v[9], nfe_b, "nfe_backward grows");
+        nfe_f = v[8];
+        nfe_b = v[9];
     }
     fclose(f);
     cr_log_info("CNF forward path: held-out NLL %.4f after 10 steps, %.4f after 60", first, last);

@@ -129,6 +129,10 @@ pf_status pf_trainer_run_until(pf_trainer *trainer, long stop_at, pf_train_callb
 
 long pf_trainer_steps_done(const pf_trainer *trainer);
 
+/* Training seconds spent before this trainer was created (the earlier
+ * sessions of a resumed run): the metrics' `seconds` count on from them. */
+void pf_trainer_set_elapsed(pf_trainer *trainer, double seconds);
+
 /* Called after every step with the steps done and that step's loss (NaN if
  * it was skipped); for progress displays. NULL removes it. */
 typedef void (*pf_train_progress)(void *user, long step, double loss);

@@ -10,6 +10,8 @@
 
 int pf_cli_sample(int argc, char **argv)
 {
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("sample", stdout);
     const char *run = NULL, *out = NULL;
     int N = 10000;
     unsigned long long seed = 1;

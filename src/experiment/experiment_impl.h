@@ -52,6 +52,10 @@ config_setting_t *pf_config_section(pf_experiment *e, const char *section);
  * not marked unhashed in the schema), written into checkpoints. */
 uint64_t pf_experiment_settings_hash(const pf_experiment *e);
 
+/* elapsed.c: the training seconds a run in `dir` had spent up to `step`, from
+ * the last row of its metrics.csv at or before that step (0 if none). */
+double pf_run_elapsed_seconds(const char *dir, long step);
+
 /* Typed getters of validated keys ("training.batch"); the key must exist. */
 long pf_config_int(const pf_experiment *e, const char *path);
 double pf_config_float(const pf_experiment *e, const char *path);
