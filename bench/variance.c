@@ -98,19 +98,24 @@ static int parse(int argc, char **argv, variance_args *a)
     return a->config && a->samples > 1 && a->every > 0;
 }
 
-static void plot_history(const char *dir, const char *const names[3])
+static void plot_history(const char *dir, const char *const names[3], const char *title)
 {
     char script[4400], cmd[4600];
     snprintf(script, sizeof script, "%s/variance.gp", dir);
     FILE *f = fopen(script, "w");
     if (!f)
         return;
-    fprintf(f, "set terminal pngcairo size 900,500\nset output '%s/variance.png'\n"
-               "set datafile separator ','\nset logscale y\nset grid\nset key outside right\n"
+    fprintf(f, "set terminal pngcairo size 1000,560 noenhanced\nset output '%s/variance.png'\n"
+               "set title '%s'\n"
+               "set datafile separator ','\nset logscale y\nset format y '%%g'\nset grid\n"
+               "set key below horizontal\n"
                "set xlabel 'training step'\nset ylabel 'trace of the single-sample gradient covariance'\n"
-               "plot for [k=0:2] '%s/variance.csv' skip 1 every 3::k using 1:4 "
-               "with linespoints lw 2 title word('%s %s %s', k+1)\n",
-            dir, dir, names[0], names[1], names[2]);
+               "data = '%s/variance.csv'\n"
+               "plot data skip 1 every 3::0 using 1:4 with linespoints lw 2 pt 5 ps 1 title '%s', "
+               "data skip 1 every 3::1 using 1:4 with linespoints lw 4 pt 7 ps 1 title '%s', "
+               "data skip 1 every 3::2 using 1:4 with linespoints lw 2 dt 2 pt 6 ps 2.2 "
+               "title '%s (the same gradient as %s: drawn dashed over it)'\n",
+            dir, title, dir, names[0], names[1], names[2], names[1]);
     fclose(f);
     snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
     if (system(cmd) != 0)
@@ -183,7 +188,13 @@ int pf_variance_main(int argc, char **argv)
     if (csv)
         fclose(csv);
     if (st == PF_OK) {
-        plot_history(a.dir, names);
+        char title[1200], name[600];
+        snprintf(title, sizeof title,
+                 "gradient variance over training: %s, %s objective, %d single-sample gradients "
+                 "per point",
+                 pf_cli_gnuplot_text(pf_experiment_name(e), name, sizeof name),
+                 pf_objective_name(o.objective), a.samples);
+        plot_history(a.dir, names, title);
         printf("\nCSV: %s/variance.csv, chart: %s/variance.png\n", a.dir, a.dir);
     }
     pf_trainer_destroy(tr);

@@ -437,3 +437,78 @@ Test(cli, the_log_prints_a_dash_where_metrics_csv_has_an_empty_cell)
     cr_assert_not_null(strstr(line, ",,"), "%s", line);
     cr_assert_null(strstr(line, "nan"), "%s", line);
 }
+
+/* An experiment name is text in the gnuplot scripts, never commands: a name
+ * that would close the title's string and start a line of its own (gnuplot
+ * has a `system` command) is drawn as text; a run directory that cannot stand
+ * in a script's string gets no plots. */
+Test(cli, an_experiment_name_cannot_inject_gnuplot_commands)
+{
+    static char out[16384];
+    char args[4400];
+    remove("injected_marker");
+    snprintf(args, sizeof args,
+             "train %s/configs/quickstart.cfg --set training.steps=4 --set eval.every=2 "
+             "--set 'experiment.name=\"a'\"'\"'\\nsystem(\\\"touch injected_marker\\\")\\n#\"' "
+             "--out inject_run",
+             PF_SOURCE_DIR);
+    cr_assert_eq(run_capture(args, out, sizeof out, 1), 0, "%s", out);
+    cr_assert_null(fopen("injected_marker", "r"), "the name ran a gnuplot command");
+    FILE *f = fopen("inject_run/config.cfg", "r");
+    cr_assert_not_null(f);
+    int named = 0;
+    while (fgets(out, sizeof out, f))
+        named |= strstr(out, "touch injected_marker") != NULL;
+    fclose(f);
+    cr_assert(named, "the test's name did not reach the run");
+    snprintf(args, sizeof args,
+             "train %s/configs/quickstart.cfg --set training.steps=4 --set eval.every=2 "
+             "--set 'experiment.name=\"b'\"'\"'c\"' --set experiment.output_dir=\"inject_dirs\"",
+             PF_SOURCE_DIR);
+    cr_assert_eq(run_capture(args, out, sizeof out, 1), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "no plots"), "%s", out);
+}
+
+/* Plots (when gnuplot is there): training.png with ESS on a log axis and the
+ * gradient norm; no false "gnuplot" warning for a run of 0 steps, whose
+ * metrics.csv has no rows; eval redraws a lattice run's observables.png. */
+Test(cli, plots_say_what_happened_and_eval_redraws_the_observables)
+{
+    if (system("gnuplot --version >/dev/null 2>&1") != 0) {
+        cr_skip_test("gnuplot is not installed");
+        return;
+    }
+    static char out[16384];
+    char args[4400];
+    snprintf(args, sizeof args, "train %s/configs/quickstart.cfg --set training.steps=0 --out plot_zero",
+             PF_SOURCE_DIR);
+    cr_assert_eq(run_capture(args, out, sizeof out, 1), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "no training.png: metrics.csv has no rows"), "%s", out);
+    cr_assert_null(strstr(out, "gnuplot did not draw"), "%s", out);
+    cr_assert_not_null(strstr(out, "samples.png, samples.gp, samples_plot.dat, density_plot.dat"),
+                       "%s", out);
+
+    snprintf(args, sizeof args,
+             "train %s/configs/phi4_reverse_path.cfg --set training.steps=4 --set eval.every=2 "
+             "--set eval.samples=64 --set training.batch=16 --out plot_phi4",
+             PF_SOURCE_DIR);
+    cr_assert_eq(run_capture(args, out, sizeof out, 1), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "training.png, training.gp, observables.png"), "%s", out);
+    FILE *f = fopen("plot_phi4/training.gp", "r");
+    cr_assert_not_null(f);
+    int log_ess = 0, grad = 0, forward = 0;
+    while (fgets(out, sizeof out, f)) {
+        log_ess |= strstr(out, "set logscale y") != NULL;
+        grad |= strstr(out, "'grad_norm'") != NULL;
+        forward |= strstr(out, "'ess_forward'") != NULL;
+    }
+    fclose(f);
+    cr_assert(log_ess && grad, "training.gp: log axis %d, gradient norm %d", log_ess, grad);
+    cr_assert(!forward, "phi4 has no held-out samples: no forward ESS curve (gnuplot would fail)");
+    cr_assert_eq(remove("plot_phi4/observables.png"), 0);
+    cr_assert_eq(run_capture("eval plot_phi4 -n 200", out, sizeof out, 1), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "redrawn from these 200 samples"), "%s", out);
+    f = fopen("plot_phi4/observables.png", "rb");
+    cr_assert_not_null(f, "eval did not redraw observables.png");
+    fclose(f);
+}

@@ -34,8 +34,21 @@ int pf_cli_parallel_begin(pf_parallel *par);
 int pf_cli_parallel_any(const pf_parallel *par, int flag);
 void pf_cli_parallel_end(void);
 
-/* training.png (and samples.png for 2-D targets) in a finished run's directory. */
+/* plots.c. text made safe inside a gnuplot '...' string (quotes doubled,
+ * control characters, which would end the command, as spaces), in out. */
+const char *pf_cli_gnuplot_text(const char *text, char *out, size_t size);
+/* training.png (and samples.png for 2-D targets, observables.png for
+ * lattice targets) in a finished run's directory, with their scripts and
+ * data; names the files drawn, warns about those gnuplot did not draw. */
 void pf_cli_plot_run(const char *dir, pf_experiment *e);
+/* observables.png (+ .gp, _plot.dat) in dir from N samples x (N×d) and their
+ * log weights; 1 if drawn. */
+int pf_cli_plot_observables(const char *dir, pf_experiment *e, int N, const double *x,
+                            const double *lw);
+/* For lattice targets, `eval RUN|CKPT` redraws RUN's observables.png from its
+ * own samples (the directory of CKPT for a checkpoint). */
+void pf_cli_eval_redraw(const char *run, pf_experiment *e, int N, const double *x,
+                        const double *lw);
 
 /* resume.c. Before `train --resume RUN`: refuses, naming them, changes to
  * the keys that shape training. Before training a new run with --init-from:

@@ -162,6 +162,8 @@ int pf_cli_eval(int argc, char **argv)
         st = metropolis_table(&o, t, N, x, lw, seed);
     if (st == PF_OK)
         pf_eval_end(&o);
+    if (st == PF_OK)
+        pf_cli_eval_redraw(run, e, N, x, lw);
     free(x);
     free(lw);
     pf_experiment_destroy(e);
