@@ -374,6 +374,13 @@ Test(cli, a_finished_run_is_extended_and_a_new_run_starts_from_its_parameters)
     last_row("extend_a/metrics.csv", &step, &seconds, &rows);
     cr_assert(step == 200 && rows == 4, "step %ld, %d rows", step, rows);
     cr_assert_gt(seconds, before, "seconds restarted on resume: %g after %g", seconds, before);
+    /* shortening is refused, leaving the run as it was */
+    cr_assert_eq(run_capture("train --resume extend_a --set training.steps=150", out, sizeof out, 1),
+                 2, "%s", out);
+    cr_assert_not_null(strstr(out, "training.steps = 150, but the run has done 200 steps"), "%s",
+                       out);
+    last_row("extend_a/metrics.csv", &step, &seconds, &rows);
+    cr_assert(step == 200 && rows == 4, "step %ld, %d rows", step, rows);
     FILE *f = fopen("extend_a/config.cfg", "r");
     int steps_200 = 0;
     while (fgets(out, sizeof out, f))

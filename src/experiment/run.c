@@ -284,6 +284,11 @@ static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
         st = pf_trainer_set_parallel(r->trainer, &e->par);
     if (st == PF_OK && resume)
         st = pf_trainer_load(r->trainer, r->checkpoint);
+    if (st == PF_OK && resume && pf_trainer_steps_done(r->trainer) > e->options.steps)
+        st = pf_fail(PF_ERR_CONFIG,
+                     "%s: training.steps = %ld, but the run has done %ld steps (a resumed run "
+                     "continues or is extended, never shortened)",
+                     r->checkpoint, e->options.steps, pf_trainer_steps_done(r->trainer));
     if (st == PF_OK && resume) /* seconds count from the run's start */
         pf_trainer_set_elapsed(r->trainer,
                                pf_run_elapsed_seconds(dir, pf_trainer_steps_done(r->trainer)));
