@@ -124,7 +124,8 @@ static const char *figure(char *buf, size_t size, double v, int digits)
 static void log_row(FILE *log, const pf_metrics *m, long steps)
 {
     char loss[32], grad[32], ess[32], ess_f[32], nll[32], kl[32];
-    fprintf(log, "step %ld/%ld  loss %s  grad_norm %s  ess %s  ess_forward %s  nll %s  kl %s  %.1f s\n",
+    fprintf(log,
+            "step %ld/%ld  loss %s  grad_norm %s  ess %s  ess_forward %s  nll %s  kl %s  %.1f s\n",
             m->step, steps, figure(loss, 32, m->loss, 6), figure(grad, 32, m->grad_norm, 4),
             figure(ess, 32, m->ess, 4), figure(ess_f, 32, m->ess_forward, 4),
             figure(nll, 32, m->nll, 6), figure(kl, 32, m->kl, 6), m->seconds);
@@ -295,7 +296,8 @@ static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
     if (st == PF_OK && r->root)
         st = prepare_outputs(r, dir, resume);
     st = pf_trainer_agree(r->trainer, st);
-    if (st == PF_OK && r->log) /* only now: a refused resume must not look started */
+    const int started = st == PF_OK;
+    if (started && r->log) /* only now: a refused resume must not look started */
         announce(r, dir, resume);
     if (st == PF_OK) {
         pf_trainer_set_progress(r->trainer, on_step, r);
@@ -306,7 +308,7 @@ static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
             st = pf_trainer_agree(r->trainer,
                                   r->root ? pf_trainer_save(r->trainer, r->checkpoint) : PF_OK);
     }
-    if (r->log && r->tty)
+    if (started && r->log && r->tty)
         draw_bar(r, pf_trainer_steps_done(r->trainer), 1);
     if (st != PF_OK)
         checkpoint_after_failure(r, st);
