@@ -397,6 +397,12 @@ Test(cli, a_finished_run_is_extended_and_a_new_run_starts_from_its_parameters)
              "--set training.lr=1e-6 --init-from extend_a --out extend_b",
              PF_SOURCE_DIR);
     cr_assert_eq(run(args, out, sizeof out), 0);
+    FILE *cfg = fopen("extend_b/config.cfg", "r");
+    int recorded = 0;
+    while (fgets(out, sizeof out, cfg))
+        recorded |= strstr(out, "# parameters at the start from extend_a/checkpoint.pfc") == out;
+    fclose(cfg);
+    cr_assert(recorded, "config.cfg does not say where the parameters came from");
     cr_assert_eq(run("eval extend_b -n 4000 --format csv", out, sizeof out), 0);
     ess_from = number_after(out, "ess,reverse_ess,");
     snprintf(args, sizeof args,

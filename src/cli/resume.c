@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "experiment/experiment_impl.h"
 
 pf_status pf_cli_prepare_resume(const char *run, const char **overrides, int n_overrides)
 {
@@ -52,5 +53,6 @@ pf_status pf_cli_init_from(pf_experiment *e, const char *source)
         return pf_fail_context(st, "--init-from %s: the flow of this configuration must be the "
                                    "one trained there",
                                source);
+    snprintf(e->init_from, sizeof e->init_from, "%s", checkpoint); /* into config.cfg */
     return PF_OK;
 }

@@ -15,6 +15,7 @@ struct pf_experiment {
     char out_dir[4352];
     char **overrides; /* the --set strings, to name them in messages */
     int n_overrides;
+    char init_from[4200]; /* where the initial parameters came from ("": initialised) */
     /* built by pf_experiment_build */
     int built;
     pf_target *target;

@@ -86,6 +86,12 @@ static void write_header(FILE *f, const pf_experiment *e)
             fputc(*p == '\n' ? ' ' : *p, f);
     }
     fputc('\n', f);
+    if (e->init_from[0]) {
+        fputs("# parameters at the start from ", f);
+        for (const char *p = e->init_from; *p; p++)
+            fputc(*p == '\n' ? ' ' : *p, f);
+        fputs(" (`pathflow train --init-from`: repeat the run with it)\n", f);
+    }
 }
 
 /* hashed_only: only the keys that shape training (for the settings hash). */
