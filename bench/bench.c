@@ -217,7 +217,6 @@ static void plot(const char *dir, const char *ratios_path)
                "set style data histograms\nset style histogram cluster gap 1\n"
                "set style fill solid border -1\n"
                "set ylabel 'wall time of a step / that of the standard estimator'\n"
-               "set xlabel 'case (flow, target, batch)'\n"
                "set title 'Cost of one gradient step relative to total (reverse KL) or ml "
                "(forward KL); medians'\n"
                "set xtics rotate by -25 left font ',10'\nset bmargin 7\n"
