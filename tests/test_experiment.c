@@ -646,3 +646,26 @@ Test(experiment, checkpoints_follow_checkpoint_every_and_a_stopped_run_keeps_the
     expect_refused("ckev.cfg", bad, 1, "key 'training.checkpoint_every'", "must be");
     remove("ckev.cfg");
 }
+
+/* The keys that would make a resume diverge are named with both values; keys
+ * that do not shape training, training.steps among them, are not. */
+Test(experiment, compare_settings_names_only_the_keys_that_shape_training)
+{
+    const char *changed[] = {"training.lr=0.002", "eval.every=7", "training.steps=9000",
+                             "flow.layers=6"};
+    pf_experiment *a, *b;
+    cr_assert_eq(pf_experiment_load(PF_SOURCE_DIR "/configs/quickstart.cfg", NULL, 0, &a), PF_OK);
+    cr_assert_eq(pf_experiment_load(PF_SOURCE_DIR "/configs/quickstart.cfg", changed, 4, &b),
+                 PF_OK, "%s", pf_last_error());
+    char buf[1024];
+    cr_assert_eq(pf_experiment_compare_settings(a, a, buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, "");
+    cr_assert_eq(pf_experiment_compare_settings(a, b, buf, sizeof buf), 2, "%s", buf);
+    cr_assert_str_eq(buf, "flow.layers = 6 (was 4), training.lr = 0.002 (was 0.005)");
+    /* a buffer too small is cut, never overrun */
+    char small[12];
+    cr_assert_eq(pf_experiment_compare_settings(a, b, small, sizeof small), 2);
+    cr_assert_str_eq(small, "flow.layers");
+    pf_experiment_destroy(a);
+    pf_experiment_destroy(b);
+}

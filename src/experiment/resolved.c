@@ -181,10 +181,11 @@ int pf_experiment_compare_settings(const pf_experiment *a, const pf_experiment *
         if (k->unhashed || strcmp(value_text(a, path, va, sizeof va),
                                   value_text(b, path, vb, sizeof vb)) == 0)
             continue;
-        int w = snprintf(buf + used, used < size ? size - used : 0, "%s%s = %s (was %s)",
-                         n ? ", " : "", path, vb, va);
-        if (w > 0 && used + (size_t)w < size)
-            used += (size_t)w;
+        if (used < size) { /* once cut, the list stays as far as it got */
+            int w = snprintf(buf + used, size - used, "%s%s = %s (was %s)", n ? ", " : "", path,
+                             vb, va);
+            used = (w < 0 || used + (size_t)w >= size) ? size : used + (size_t)w;
+        }
         n++;
     }
     return n;
