@@ -34,11 +34,12 @@ memcheck: build
 	sh scripts/memcheck.sh $(BUILD)
 
 # The quick start: a coupling flow and a continuous flow (CVODES) learn the
-# 2-D Gaussian mixture with the fast path gradient.
-demo: build
+# 2-D Gaussian mixture with the fast path gradient. Builds only the tool.
+demo: deps configure
+	cmake --build $(BUILD) -j $(JOBS) --target pathflow_cli
 	./$(BUILD)/pathflow train configs/quickstart.cfg --out runs/demo --force
 	./$(BUILD)/pathflow train configs/cnf_gmm2d_reverse_path.cfg --out runs/demo-cnf --force
-	@echo 'demo: results in runs/demo (RealNVP) and runs/demo-cnf (CNF): metrics.csv, checkpoint.pfc, samples.npy'
+	@echo 'demo: results in runs/demo (RealNVP) and runs/demo-cnf (CNF): config.cfg, metrics.csv, checkpoint.pfc, samples.npy, log_weights.npy; with gnuplot training.png, samples.png (+ training.gp, samples.gp, samples_plot.dat, density_plot.dat)'
 
 # Estimator cost on every flow kind: Markdown on stdout, CSV and PNG in runs/bench.
 bench: build

@@ -178,15 +178,24 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, double c
     }
     for (int k = 0; k < N_EST; k++) {
         double ratio = med[k] / med[k < 3 ? 0 : 3], gflops = m[k].flops / (med[k] * 1e-3) * 1e-9;
-        char flop_cell[64] = "", nfe_cell[128] = "";
+        char flop_cell[64] = "", nfe_cell[128] = "", ratio_cell[96];
+        /* a median far above its minimum means a noisy machine: then the
+         * ratio of minima (noise only adds time), and say so */
+        const int base = k < 3 ? 0 : 3;
+        const double spread = fmax(med[k] / mins[k], med[base] / mins[base]);
+        if (spread > 2)
+            snprintf(ratio_cell, sizeof ratio_cell, "%.2f by minima (noisy: a median is %.1fx its "
+                     "minimum)", mins[k] / mins[base], spread);
+        else
+            snprintf(ratio_cell, sizeof ratio_cell, "%.2f", ratio);
         if (c->counts_flops)
             snprintf(flop_cell, sizeof flop_cell, "%.2f (%.0f%%)", gflops, 100 * gflops / ceiling);
         if (pf_flow_ode_stats(c->flow))
             snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f (%.0f / %.0f steps; %.1f / %.1f per solver step)",
                      m[k].nfe_f, m[k].nfe_b, m[k].steps_f, m[k].steps_b,
                      m[k].nfe_f / fmax(m[k].steps_f, 1), m[k].nfe_b / fmax(m[k].steps_b, 1));
-        printf("| %s | %s | %s | %.3f | %.3f | %.2f | %s | %s | %.0f |\n", c->name,
-               pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio,
+        printf("| %s | %s | %s | %.3f | %.3f | %s | %s | %s | %.0f |\n", c->name,
+               pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio_cell,
                flop_cell, nfe_cell, peak_rss_mb());
         fprintf(csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.1f\n", c->name,
                 pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio,
@@ -207,11 +216,14 @@ static void plot(const char *dir)
     FILE *f = fopen(script, "w");
     if (!f)
         return;
-    fputs("set terminal pngcairo size 1100,500\nset output 'bench.png'\n"
+    fputs("set terminal pngcairo size 1200,600 noenhanced\nset output 'bench.png'\n"
           "set style data histograms\nset style histogram cluster gap 1\n"
-          "set style fill solid border -1\nset ylabel 'wall time / standard estimator'\n"
-          "set title 'Cost of one gradient step relative to total (reverse) or ml (forward)'\n"
-          "set key outside right\nset grid ytics\nset yrange [0:*]\n"
+          "set style fill solid border -1\n"
+          "set ylabel 'wall time of a step / that of the standard estimator'\n"
+          "set title 'Cost of one gradient step relative to total (reverse KL) or ml "
+          "(forward KL); medians'\n"
+          "set xtics rotate by -25 left font ',10'\nset bmargin 7\n"
+          "set key below horizontal\nset grid ytics\nset yrange [0:*]\n"
           "plot 'bench_ratios.dat' using 2:xtic(1) title 'reverse total', '' using 3 title "
           "'reverse path', '' using 4 title 'reverse path-dropin', '' using 5 title "
           "'forward ml', '' using 6 title 'forward path', '' using 7 title "
@@ -224,6 +236,8 @@ static void plot(const char *dir)
 
 int pf_bench_main(int argc, char **argv)
 {
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("bench", stdout);
     int quick = 0;
     const char *dir = "runs/bench";
     for (int i = 1; i < argc; i++)

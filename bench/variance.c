@@ -103,23 +103,26 @@ static int parse(int argc, char **argv, variance_args *a)
     return a->config && a->samples > 1 && a->every > 0;
 }
 
-static void plot_history(const char *dir, const char *const names[3])
+static void plot_history(const char *dir, const char *const names[3], const char *title)
 {
     char script[4400];
     snprintf(script, sizeof script, "%s/variance.gp", dir);
     FILE *f = fopen(script, "w");
     if (!f)
         return;
-    fputs(
-        "set terminal pngcairo size 900,500\nset output 'variance.png'\n"
-        "set datafile separator ','\nset logscale y\nset grid\nset key outside right\n"
-        "set xlabel 'training step'\nset ylabel 'trace of the single-sample gradient covariance'\n"
-        "names = ARG1.' '.ARG2.' '.ARG3\n"
-        "plot for [k=0:2] 'variance.csv' skip 1 every 3::k using 1:4 "
-        "with linespoints lw 2 title word(names, k+1)\n",
-        f);
+    fputs("set terminal pngcairo size 1000,560 noenhanced\nset output 'variance.png'\n"
+          "set title ARG4\n"
+          "set datafile separator ','\nset logscale y\nset format y '%g'\nset grid\n"
+          "set key below horizontal\n"
+          "set xlabel 'training step'\nset ylabel 'trace of the single-sample gradient covariance'\n"
+          "data = 'variance.csv'\n"
+          "plot data skip 1 every 3::0 using 1:4 with linespoints lw 2 pt 5 ps 1 title ARG1, "
+          "data skip 1 every 3::1 using 1:4 with linespoints lw 4 pt 7 ps 1 title ARG2, "
+          "data skip 1 every 3::2 using 1:4 with linespoints lw 2 dt 2 pt 6 ps 2.2 "
+          "title ARG3.' (the same gradient as '.ARG2.': drawn dashed over it)'\n",
+          f);
     fclose(f);
-    const char *args[] = {names[0], names[1], names[2], NULL};
+    const char *args[] = {names[0], names[1], names[2], title, NULL};
     if (!pf_cli_gnuplot(dir, "variance.gp", args))
         fprintf(stderr, "pathflow variance: gnuplot failed; no variance.png\n");
 }
@@ -143,6 +146,8 @@ static pf_status measure_row(pf_experiment *e, FILE *csv, long step, int samples
 
 int pf_variance_main(int argc, char **argv)
 {
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("variance", stdout);
     variance_args a;
     const int parsed = parse(argc, argv, &a);
     if (parsed <= 0) { /* -1: a bad number, already reported */
@@ -191,12 +196,16 @@ int pf_variance_main(int argc, char **argv)
     if (csv)
         fclose(csv);
     if (st == PF_OK) {
-        plot_history(a.dir, names);
+        char title[1200];
+        snprintf(title, sizeof title,
+                 "gradient variance over training: %s, %s objective, %d single-sample gradients "
+                 "per point",
+                 pf_experiment_name(e),
+                 pf_objective_name(o.objective), a.samples);
+        plot_history(a.dir, names, title);
         printf("\nCSV: %s/variance.csv, chart: %s/variance.png\n", a.dir, a.dir);
-    } else {
-        fprintf(stderr, "pathflow: %s\n", pf_last_error());
     }
     pf_trainer_destroy(tr);
     pf_experiment_destroy(e);
-    return st == PF_OK ? 0 : 1;
+    return pf_cli_report(st);
 }

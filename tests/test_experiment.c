@@ -349,14 +349,15 @@ Test(experiment, a_run_writes_config_metrics_checkpoint_and_samples)
     cr_assert_not_null(f);
     char line[512];
     cr_assert_not_null(fgets(line, sizeof line, f));
-    cr_assert_str_eq(line, "step,loss,grad_norm,ess,nll,kl,seconds\n");
+    cr_assert_str_eq(line, "step,loss,grad_norm,ess,nll,kl,ess_forward,seconds\n");
     int rows = 0;
     while (fgets(line, sizeof line, f)) {
         rows++;
-        double v[7];
-        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3], &v[4],
-                            &v[5], &v[6]),
-                     7, "row %s: every figure applies here", line);
+        double v[8];
+        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3],
+                            &v[4], &v[5], &v[6], &v[7]),
+                     8, "row %s: every figure applies here", line);
+        cr_assert(v[6] > 0 && v[6] <= 1, "ess_forward %g", v[6]);
         cr_assert_eq(v[0], 25 * rows);
         cr_assert(v[3] > 0 && v[3] <= 1, "ess %g", v[3]);
     }
@@ -577,20 +578,22 @@ Test(experiment, cnf_forward_path_config_improves_held_out_nll_over_training)
     FILE *f = fopen("trained_cnf_forward/metrics.csv", "r");
     char line[512];
     cr_assert_not_null(fgets(line, sizeof line, f));
-    cr_assert_str_eq(line, "step,loss,grad_norm,ess,nll,kl,seconds,nfe_forward,nfe_backward\n");
+    cr_assert_str_eq(line,
+                     "step,loss,grad_norm,ess,nll,kl,ess_forward,seconds,nfe_forward,nfe_backward\n");
     double first = NAN, last = NAN, nfe_f = 0, nfe_b = 0;
     while (fgets(line, sizeof line, f)) {
-        double v[9];
-        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2], &v[3],
-                            &v[4], &v[5], &v[6], &v[7], &v[8]),
-                     9, "row %s", line);
+        double v[10];
+        cr_assert_eq(sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1], &v[2],
+                            &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]),
+                     10, "row %s", line);
+        cr_assert(v[6] > 0 && v[6] <= 1, "ess_forward %g", v[6]);
         if (isnan(first))
             first = v[4];
         last = v[4];
-        cr_assert_gt(v[7], nfe_f, "nfe_forward grows");
-        cr_assert_gt(v[8], nfe_b, "nfe_backward grows");
-        nfe_f = v[7];
-        nfe_b = v[8];
+        cr_assert_gt(v[8], nfe_f, "nfe_forward grows");
+        cr_assert_gt(v[9], nfe_b, "nfe_backward grows");
+        nfe_f = v[8];
+        nfe_b = v[9];
     }
     fclose(f);
     cr_log_info("CNF forward path: held-out NLL %.4f after 10 steps, %.4f after 60", first, last);
@@ -670,4 +673,27 @@ Test(experiment, includes_and_configurations_that_are_not_files_are_refused)
     remove("inc_file.cfg");
     remove("inc_set.cfg");
     rmdir("include_dir");
+}
+
+/* The keys that would make a resume diverge are named with both values; keys
+ * that do not shape training, training.steps among them, are not. */
+Test(experiment, compare_settings_names_only_the_keys_that_shape_training)
+{
+    const char *changed[] = {"training.lr=0.002", "eval.every=7", "training.steps=9000",
+                             "flow.layers=6"};
+    pf_experiment *a, *b;
+    cr_assert_eq(pf_experiment_load(PF_SOURCE_DIR "/configs/quickstart.cfg", NULL, 0, &a), PF_OK);
+    cr_assert_eq(pf_experiment_load(PF_SOURCE_DIR "/configs/quickstart.cfg", changed, 4, &b),
+                 PF_OK, "%s", pf_last_error());
+    char buf[1024];
+    cr_assert_eq(pf_experiment_compare_settings(a, a, buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, "");
+    cr_assert_eq(pf_experiment_compare_settings(a, b, buf, sizeof buf), 2, "%s", buf);
+    cr_assert_str_eq(buf, "flow.layers = 6 (was 4), training.lr = 0.002 (was 0.005)");
+    /* a buffer too small is cut, never overrun */
+    char small[12];
+    cr_assert_eq(pf_experiment_compare_settings(a, b, small, sizeof small), 2);
+    cr_assert_str_eq(small, "flow.layers");
+    pf_experiment_destroy(a);
+    pf_experiment_destroy(b);
 }

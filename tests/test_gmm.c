@@ -132,6 +132,9 @@ Test(gmm, factorised_mgm_equals_the_general_mixture_with_explicit_corners)
     cr_log_info("mgm vs general: S max rel err %.3g, force %.3g (tolerance 1e-12)", eS, eF);
     cr_assert_lt(eS, 1e-12, "S: max rel err %.3g", eS);
     cr_assert_lt(eF, 1e-12, "force: max rel err %.3g", eF);
+    /* each reports the kind the configuration names */
+    cr_assert_str_eq(pf_target_kind(general), "gmm");
+    cr_assert_str_eq(pf_target_kind(mgm), "mgm");
     pf_target_destroy(general);
     pf_target_destroy(mgm);
 }
@@ -342,7 +345,7 @@ Test(gmm, batch_calls_refuse_bad_sizes_and_null_arrays_naming_the_argument)
     pf_rng rng = pf_rng_make(1, 1);
     cr_assert_eq(pf_target_action(t, 0, x, &S), PF_ERR_ARG);
     cr_assert_not_null(strstr(pf_last_error(), "B = 0"), "%s", pf_last_error());
-    cr_assert_not_null(strstr(pf_last_error(), "gmm"), "%s", pf_last_error());
+    cr_assert_not_null(strstr(pf_last_error(), "mgm target"), "%s", pf_last_error());
     cr_assert_eq(pf_target_force(t, 1, NULL, F), PF_ERR_ARG);
     cr_assert_not_null(strstr(pf_last_error(), "x is NULL"), "%s", pf_last_error());
     cr_assert_eq(pf_target_force(t, 1, x, NULL), PF_ERR_ARG);

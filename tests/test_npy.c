@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/npy.h"
+#include <pathflow/pathflow.h> /* the public .npy functions come with it */
 
 static void write_bytes(const char *path, const void *bytes, size_t n)
 {
@@ -172,4 +172,27 @@ Test(npy, big_endian_and_unknown_versions_are_refused)
     expect_refusal("v9.npy", PF_ERR_FORMAT, "version");
     remove("be.npy");
     remove("v9.npy");
+}
+
+/* The writer and reader are public (<pathflow/npy.h>, also through the
+ * umbrella header): a 3-D round trip, and the header an outside reader sees. */
+Test(npy, public_header_round_trip_of_a_three_dimensional_array)
+{
+    double data[2 * 3 * 4];
+    for (int i = 0; i < 24; i++)
+        data[i] = 0.5 * i - 3.25;
+    size_t shape[3] = {2, 3, 4}, got[PF_NPY_MAX_DIMS];
+    cr_assert_eq(pf_npy_write("public_3d.npy", 3, shape, data), PF_OK, "%s", pf_last_error());
+    int ndim;
+    double *back;
+    cr_assert_eq(pf_npy_read("public_3d.npy", &ndim, got, &back), PF_OK, "%s", pf_last_error());
+    cr_assert(ndim == 3 && got[0] == 2 && got[1] == 3 && got[2] == 4);
+    cr_assert(memcmp(back, data, sizeof data) == 0);
+    free(back);
+    FILE *f = fopen("public_3d.npy", "rb");
+    char header[129] = {0};
+    cr_assert_eq(fread(header, 1, 128, f), 128);
+    fclose(f);
+    cr_assert_not_null(strstr(header + 10, "'shape': (2, 3, 4)"), "%s", header + 10);
+    cr_assert_eq(pf_npy_write("bad.npy", PF_NPY_MAX_DIMS + 1, got, data), PF_ERR_ARG);
 }

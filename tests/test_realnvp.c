@@ -710,3 +710,65 @@ Test(realnvp, path_and_path_dropin_agree_on_conv_and_z2_flows)
         pf_target_destroy(t);
     }
 }
+
+/* docs/formats.md's flat layout, read by an independent forward pass: per
+ * coupling an MLP |A| → hidden → 2|B| stored as (W row-major, b) per layer,
+ * outputs (s, t) for the B coordinates in increasing order; even_odd masks,
+ * odd couplings swapped. Equal to pf_flow_forward on random parameters. */
+Test(realnvp, the_documented_parameter_layout_reproduces_the_flow)
+{
+    enum { D = 5, LAYERS = 3, H = 4 };
+    pf_realnvp_options o = pf_realnvp_options_default();
+    o.dim = D;
+    o.n_layers = LAYERS;
+    o.n_hidden = 1;
+    o.hidden[0] = H;
+    o.mask = PF_MASK_EVEN_ODD;
+    pf_flow *flow;
+    cr_assert_eq(pf_flow_realnvp_create(&o, &flow), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_flow_reserve(flow, 1), PF_OK);
+    const size_t n = pf_flow_n_params(flow);
+    double *theta = pf_flow_params(flow);
+    pft_fill_normal(21, n, theta, 0.4);
+    double z[D], x[D], ldj = 0;
+    pft_fill_normal(22, D, z, 1.0);
+    cr_assert_eq(pf_flow_forward(flow, 1, z, x, &ldj, NULL, NULL), PF_OK, "%s", pf_last_error());
+
+    double u[D], ldj_hand = 0;
+    memcpy(u, z, sizeof u);
+    const double *p = theta;
+    for (int k = 0; k < LAYERS; k++) {
+        int a[D], b[D], na = 0, nb = 0;
+        for (int i = 0; i < D; i++) {
+            int in_a = (i % 2 == 0) != (k % 2 == 1);
+            if (in_a)
+                a[na++] = i;
+            else
+                b[nb++] = i;
+        }
+        double hid[H], out[2 * D];
+        const double *W0 = p, *b0 = W0 + H * na, *W1 = b0 + H, *b1 = W1 + 2 * nb * H;
+        for (int i = 0; i < H; i++) {
+            double s = b0[i];
+            for (int j = 0; j < na; j++)
+                s += W0[i * na + j] * u[a[j]];
+            hid[i] = tanh(s);
+        }
+        for (int i = 0; i < 2 * nb; i++) {
+            double s = b1[i];
+            for (int j = 0; j < H; j++)
+                s += W1[i * H + j] * hid[j];
+            out[i] = s;
+        }
+        for (int j = 0; j < nb; j++) {
+            u[b[j]] = u[b[j]] * exp(out[j]) + out[nb + j];
+            ldj_hand += out[j];
+        }
+        p = b1 + 2 * nb;
+    }
+    cr_assert_eq((size_t)(p - theta), n, "the layout covers %td of %zu parameters", p - theta, n);
+    double err = pft_max_rel_err(D, x, u, 1e-12);
+    cr_assert_lt(err, 1e-13, "forward by the documented layout differs: %g", err);
+    cr_assert_lt(fabs(ldj - ldj_hand), 1e-13 * fmax(1, fabs(ldj)));
+    pf_flow_destroy(flow);
+}

@@ -340,3 +340,47 @@ Test(trainer, a_run_whose_loss_keeps_rising_is_reported_as_diverging_and_a_conve
     divergence_after_training(0.0, 3e-3, msg, sizeof msg);
     cr_assert_eq(msg[0], '\0', "false alarm: %s", msg);
 }
+
+/* Extending a finished run (a trainer with more steps loading its
+ * checkpoint): the remaining steps follow the cosine schedule of the new
+ * total. Route 1: cosine over 2N from step N. Route 2: a constant rate equal
+ * to that schedule's value at step N, for one step — the same parameters.
+ * A constant min_lr (what "continue at the old schedule's end" would use)
+ * gives others. */
+Test(trainer, an_extended_run_follows_the_cosine_schedule_of_its_new_total)
+{
+    enum { N = 10 };
+    pf_target *target;
+    cr_assert_eq(pf_target_mgm_create(2, 1.0, 0.5, &target), PF_OK);
+    pf_train_options o = quick_options(N);
+    o.min_lr = 1e-4;
+    pf_flow *flow = small_flow(2, 5);
+    pf_trainer *t = trained_and_saved(flow, target, &o, N, "extend.pfc");
+    pf_trainer_destroy(t);
+    const size_t n = pf_flow_n_params(flow);
+    static double after[3][4096];
+    cr_assert_leq(n, 4096);
+    const double lr_at_n = pf_schedule_lr(PF_SCHEDULE_COSINE, o.lr, o.min_lr, N, 2 * N, 0);
+    cr_assert_gt(lr_at_n, 10 * o.min_lr, "the new schedule restarts above min_lr");
+    for (int route = 0; route < 3; route++) {
+        pf_train_options e = o;
+        e.steps = 2 * N;
+        if (route > 0) {
+            e.schedule = PF_SCHEDULE_CONSTANT;
+            e.lr = route == 1 ? lr_at_n : o.min_lr;
+        }
+        cr_assert_eq(pf_trainer_create(flow, target, &e, &t), PF_OK, "%s", pf_last_error());
+        cr_assert_eq(pf_trainer_load(t, "extend.pfc"), PF_OK, "%s", pf_last_error());
+        cr_assert_eq(pf_trainer_step(t, NULL, NULL), PF_OK, "%s", pf_last_error());
+        memcpy(after[route], pf_flow_params(flow), n * sizeof(double));
+        pf_trainer_destroy(t);
+    }
+    cr_assert(memcmp(after[0], after[1], n * sizeof(double)) == 0,
+              "step N+1 of the extended run is not at the 2N-step cosine rate (max rel err %g)",
+              pft_max_rel_err(n, after[0], after[1], 1e-300));
+    cr_assert_gt(pft_max_rel_err(n, after[0], after[2], 1e-300), 1e-8,
+                 "min_lr gives the same step: the test cannot tell the schedules apart");
+    pf_flow_destroy(flow);
+    pf_target_destroy(target);
+    remove("extend.pfc");
+}

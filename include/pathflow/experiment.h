@@ -55,6 +55,12 @@ const char *pf_experiment_default_out_dir(const pf_experiment *experiment);
  * file repeats the run, and loading it gives the same resolved configuration. */
 pf_status pf_experiment_write_config(const pf_experiment *experiment, const char *path);
 
+/* The keys that shape training (those in the settings hash of checkpoints)
+ * whose resolved values differ between `before` and `after`: their number,
+ * and in buf "training.lr = 0.002 (was 0.001), ..." (truncated to size). */
+int pf_experiment_compare_settings(const pf_experiment *before, const pf_experiment *after,
+                                   char *buf, size_t size);
+
 /* Builds the target, the flow (its initial parameters from experiment.seed),
  * the forward-KL training data and held-out samples, and the trainer options.
  * Idempotent; after a failure nothing stays built. Errors in a data file or a

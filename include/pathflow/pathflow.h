@@ -46,6 +46,7 @@ void pf_clear_error(void);
 }
 #endif
 
+#include <pathflow/npy.h>
 #include <pathflow/rng.h>
 #include <pathflow/target.h>
 

@@ -142,6 +142,10 @@ long pf_trainer_steps_done(const pf_trainer *trainer);
  * pf_trainer_run/_until; it stays set. */
 const char *pf_trainer_divergence(const pf_trainer *trainer);
 
+/* Training seconds spent before this trainer was created (the earlier
+ * sessions of a resumed run): the metrics' `seconds` count on from them. */
+void pf_trainer_set_elapsed(pf_trainer *trainer, double seconds);
+
 /* Called after every step with the steps done and that step's loss (NaN if
  * it was skipped); for progress displays. NULL removes it. */
 typedef void (*pf_train_progress)(void *user, long step, double loss);

@@ -9,6 +9,8 @@
 
 int pf_cli_check(int argc, char **argv)
 {
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("check", stdout);
     const char *config = NULL;
     const char **overrides = calloc((size_t)argc + 1, sizeof *overrides);
     int n = 0;

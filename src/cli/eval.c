@@ -13,6 +13,7 @@
 #include <pathflow/train.h>
 
 #include "cli/commands.h"
+#include "cli/eval_format.h"
 #include "core/error.h"
 
 /* Fewer effective samples than this and the jackknife and Metropolis errors
@@ -56,8 +57,8 @@ static double tau_int(int N, const double *v, double *variance)
     return tau;
 }
 
-static pf_status reweighted_table(pf_target *t, int N, int d, const double *x, const double *lw,
-                                  int K)
+static pf_status reweighted_table(pf_eval_out *o, pf_target *t, int N, int d, const double *x,
+                                  const double *lw, int K)
 {
     const int ns = pf_target_n_summaries(t);
     double *xs = malloc((size_t)N * d * sizeof *xs), *lws = malloc((size_t)N * sizeof *lws);
@@ -68,16 +69,13 @@ static pf_status reweighted_table(pf_target *t, int N, int d, const double *x, c
     for (int j = 0; st == PF_OK && j < K; j++)
         st = summaries_without(t, N, d, x, lw, K, j, xs, lws, jk + (size_t)j * ns);
     if (st == PF_OK) {
-        printf("\n| summary (importance reweighting) | estimate | jackknife error (%d blocks) |\n"
-               "|---|---|---|\n", K);
         for (int s = 0; s < ns; s++) {
             double mean = 0, var = 0;
             for (int j = 0; j < K; j++)
                 mean += jk[(size_t)j * ns + s] / K;
             for (int j = 0; j < K; j++)
                 var += pow(jk[(size_t)j * ns + s] - mean, 2);
-            printf("| %s | %.6g | %.2g |\n", pf_target_summary_name(t, s), all[s],
-                   sqrt(var * (K - 1) / K));
+            pf_eval_summary(o, pf_target_summary_name(t, s), all[s], sqrt(var * (K - 1) / K));
         }
     }
     free(xs);
@@ -88,8 +86,8 @@ static pf_status reweighted_table(pf_target *t, int N, int d, const double *x, c
 }
 
 /* Independence Metropolis through the samples in order; obs: N×n_obs. */
-static pf_status metropolis_table(pf_target *t, int N, const double *x, const double *lw,
-                                  uint64_t seed)
+static pf_status metropolis_table(pf_eval_out *o, pf_target *t, int N, const double *x,
+                                  const double *lw, uint64_t seed)
 {
     const int no = pf_target_n_observables(t);
     double *obs = malloc((size_t)N * no * sizeof *obs), *chain = malloc((size_t)N * sizeof *chain);
@@ -107,9 +105,7 @@ static pf_status metropolis_table(pf_target *t, int N, const double *x, const do
         accepted += accept;
     }
     if (st == PF_OK) {
-        printf("\nindependence Metropolis: acceptance %.3f over %d proposals\n\n"
-               "| observable (Metropolis chain) | mean | error | tau_int |\n|---|---|---|---|\n",
-               (double)accepted / (N - 1), N - 1);
+        pf_eval_acceptance(o, (double)accepted / (N - 1), N - 1);
         for (int k = 0; k < no; k++) {
             double mean = 0, var;
             for (int i = 0; i < N; i++) {
@@ -117,8 +113,8 @@ static pf_status metropolis_table(pf_target *t, int N, const double *x, const do
                 mean += chain[i] / N;
             }
             double tau = tau_int(N, chain, &var);
-            printf("| %s | %.6g | %.2g | %.2f |\n", pf_target_observable_name(t, k), mean,
-                   sqrt(2 * tau * var / N), tau);
+            pf_eval_observable(o, pf_target_observable_name(t, k), mean, sqrt(2 * tau * var / N),
+                               tau);
         }
     }
     free(obs);
@@ -129,11 +125,14 @@ static pf_status metropolis_table(pf_target *t, int N, const double *x, const do
 
 int pf_cli_eval(int argc, char **argv)
 {
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("eval", stdout);
     const char *run = NULL;
     int N = 10000, K = 20;
     const char *sets[16];
     int n_sets = 0;
     unsigned long long seed = 2;
+    pf_eval_out o = {PF_EVAL_TEXT, stdout, 0, 0};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
             if (pf_cli_int_option("eval", "-n", argv[++i], 10, INT_MAX, &N))
@@ -147,13 +146,17 @@ int pf_cli_eval(int argc, char **argv)
         }
         else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc && n_sets < 16)
             sets[n_sets++] = argv[++i];
+        else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc &&
+                 pf_eval_format_parse(argv[i + 1], &o.format))
+            i++;
         else if (argv[i][0] != '-' && !run)
             run = argv[i];
         else
             run = NULL, i = argc;
     }
     if (!run || N < 10 || K < 2 || K > N) {
-        fprintf(stderr, "usage: pathflow eval RUN|CKPT [-n N ≥ 10] [--seed S] [--blocks K ≥ 2] [--set target.key=value ...]\n");
+        fprintf(stderr, "usage: pathflow eval RUN|CKPT [-n N ≥ 10] [--seed S] [--blocks K ≥ 2] "
+                        "[--format text|csv|json] [--set target.key=value ...]\n");
         return 2;
     }
     pf_experiment *e;
@@ -166,18 +169,21 @@ int pf_cli_eval(int argc, char **argv)
     st = pf_cli_draw(e, seed, N, &x, &lw);
     if (st == PF_OK) {
         const double ess = pf_reverse_ess(N, lw);
-        printf("# pathflow eval %s (%s target, %d flow samples)\n\nreverse ESS %.4f\n",
-               pf_experiment_name(e), pf_target_kind(t), N, ess);
+        pf_eval_begin(&o, pf_experiment_name(e), pf_target_kind(t), N, ess, K);
         if (!(ess * N >= EFFECTIVE_MIN)) /* NaN too */
             fprintf(stderr,
                     "pathflow eval: warning: ESS·N = %.1f effective samples (< %d): a few "
                     "weights dominate, so the reweighted estimates and all error bars below "
                     "are unreliable; train longer or draw more samples (-n)\n",
                     ess * N, EFFECTIVE_MIN);
-        st = reweighted_table(t, N, d, x, lw, K);
+        st = reweighted_table(&o, t, N, d, x, lw, K);
     }
     if (st == PF_OK)
-        st = metropolis_table(t, N, x, lw, seed);
+        st = metropolis_table(&o, t, N, x, lw, seed);
+    if (st == PF_OK)
+        pf_eval_end(&o);
+    if (st == PF_OK)
+        pf_cli_eval_redraw(run, e, N, x, lw);
     free(x);
     free(lw);
     pf_experiment_destroy(e);

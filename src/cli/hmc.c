@@ -21,6 +21,8 @@ static int usage(void)
 
 int pf_cli_hmc(int argc, char **argv)
 {
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("hmc", stdout);
     const char *config = NULL, *out = NULL;
     const char **overrides = calloc((size_t)argc, sizeof *overrides);
     int n_overrides = 0;

@@ -12,6 +12,8 @@
 
 int pf_cli_sample(int argc, char **argv)
 {
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("sample", stdout);
     const char *run = NULL, *out = NULL;
     int N = 10000;
     const char *sets[16];

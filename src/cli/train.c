@@ -24,9 +24,12 @@ static const char USAGE[] =
     "  --stop-at N: stop after step N (the schedule still aims at training.steps);\n"
     "  --resume RUN: continue RUN from its checkpoint, bit for bit;\n"
     "  --force: replace the trained run DIR holds (its checkpoint, samples and plots)\n"
+    "  --init-from RUN|CKPT: start from another run's parameters (same flow)\n"
     "  trains the flow CONFIG describes (see configs/README.md for every key) and writes\n"
     "  DIR (default: experiment.output_dir/experiment.name): config.cfg, metrics.csv,\n"
-    "  checkpoint.pfc, samples.npy, log_weights.npy\n";
+    "  checkpoint.pfc, samples.npy, log_weights.npy\n"
+    "       pathflow train CONFIG --init-from RUN|CKPT [...]\n"
+    "  pathflow train --help: every option, an example, the exit codes\n";
 
 typedef struct train_args {
     const char *config, *out, *resume;
@@ -34,16 +37,13 @@ typedef struct train_args {
     int force;
     const char **overrides;
     int n_overrides;
+    const char *init_from;
 } train_args;
 
-/* 0: parsed; 1: help printed; 2: usage error (reported). */
+/* 0: parsed; 2: usage error (reported). */
 static int parse_args(int argc, char **argv, train_args *a)
 {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(USAGE, stdout);
-            return 1;
-        }
         if (strcmp(argv[i], "--set") == 0 && i + 1 < argc)
             a->overrides[a->n_overrides++] = argv[++i];
         else if (strncmp(argv[i], "--set=", 6) == 0)
@@ -58,6 +58,8 @@ static int parse_args(int argc, char **argv, train_args *a)
             if (pf_cli_long_option("train", "--stop-at", argv[++i], 1, LONG_MAX, &a->stop_at))
                 return 2;
         }
+        else if (strcmp(argv[i], "--init-from") == 0 && i + 1 < argc)
+            a->init_from = argv[++i];
         else if (strncmp(argv[i], "--out=", 6) == 0)
             a->out = argv[i] + 6;
         else if (argv[i][0] != '-' && !a->config)
@@ -71,10 +73,10 @@ static int parse_args(int argc, char **argv, train_args *a)
             return 2;
         }
     }
-    if (a->resume && (a->config || a->out || a->force)) {
+    if (a->resume && (a->config || a->out || a->force || a->init_from)) {
         fprintf(stderr,
-                "pathflow train: --resume RUN takes its config and directory from RUN (and "
-                "replaces nothing: no --force)\n%s",
+                "pathflow train: --resume RUN takes its config, directory and parameters from "
+                "RUN (and replaces nothing: no --force)\n%s",
                 USAGE);
         return 2;
     }
@@ -258,7 +260,10 @@ static int report_setup(const pf_parallel *par, pf_status st)
 
 int pf_cli_train(int argc, char **argv)
 {
-    train_args a = {NULL, NULL, NULL, 0, 0, calloc((size_t)argc, sizeof(const char *)), 0};
+    if (pf_cli_wants_help(argc, argv))
+        return pf_cli_help("train", stdout);
+    train_args a = {NULL, NULL, NULL, 0, 0, calloc((size_t)argc + 1, sizeof(const char *)), 0,
+                    NULL};
     if (!a.overrides) {
         fprintf(stderr, "pathflow train: out of memory\n");
         return 1;
@@ -274,12 +279,16 @@ int pf_cli_train(int argc, char **argv)
         return 1;
     }
     pf_experiment *e = NULL;
-    pf_status st = pf_experiment_load(a.config, a.overrides, a.n_overrides, &e);
+    pf_status st = a.resume ? pf_cli_prepare_resume(a.resume, a.overrides, a.n_overrides) : PF_OK;
+    if (st == PF_OK)
+        st = pf_experiment_load(a.config, a.overrides, a.n_overrides, &e);
     free(a.overrides);
     if (st == PF_OK && par.size > 1)
         st = pf_experiment_set_parallel(e, &par);
     if (st == PF_OK)
         st = pf_experiment_build(e);
+    if (st == PF_OK && a.init_from)
+        st = pf_cli_init_from(e, a.init_from);
     int code = report_setup(&par, st), lock_fd = -1;
     const char *dir = a.out ? a.out : (e ? pf_experiment_default_out_dir(e) : NULL);
     if (code == 0) {
@@ -287,6 +296,8 @@ int pf_cli_train(int argc, char **argv)
         if (pf_cli_parallel_any(&par, claimed != 0))
             code = par.rank == 0 ? claimed : 1;
     }
+    if (code == 0 && a.init_from && par.rank == 0)
+        fprintf(stderr, "pathflow: starting from the parameters in %s\n", a.init_from);
     if (code == 0) {
         /* from here on failures are agreed: process 0 reports them */
         pf_metrics last;

@@ -15,6 +15,7 @@ struct pf_experiment {
     char out_dir[4352];
     char **overrides; /* the --set strings, to name them in messages */
     int n_overrides;
+    char init_from[4200]; /* where the initial parameters came from ("": initialised) */
     /* built by pf_experiment_build */
     int built;
     pf_target *target;
@@ -51,6 +52,10 @@ config_setting_t *pf_config_section(pf_experiment *e, const char *section);
 /* resolved.c: an identifier of the settings that shape training (every key
  * not marked unhashed in the schema), written into checkpoints. */
 uint64_t pf_experiment_settings_hash(const pf_experiment *e);
+
+/* elapsed.c: the training seconds a run in `dir` had spent up to `step`, from
+ * the last row of its metrics.csv at or before that step (0 if none). */
+double pf_run_elapsed_seconds(const char *dir, long step);
 
 /* Typed getters of validated keys ("training.batch"); the key must exist. */
 long pf_config_int(const pf_experiment *e, const char *path);

@@ -86,6 +86,12 @@ static void write_header(FILE *f, const pf_experiment *e)
             fputc(*p == '\n' ? ' ' : *p, f);
     }
     fputc('\n', f);
+    if (e->init_from[0]) {
+        fputs("# parameters at the start from ", f);
+        for (const char *p = e->init_from; *p; p++)
+            fputc(*p == '\n' ? ' ' : *p, f);
+        fputs(" (`pathflow train --init-from`: repeat the run with it)\n", f);
+    }
 }
 
 /* hashed_only: only the keys that shape training (for the settings hash). */
@@ -141,4 +147,47 @@ uint64_t pf_experiment_settings_hash(const pf_experiment *e)
     uint64_t h = fclose(f) == 0 ? pf_fnv1a(PF_FNV1A_LEGACY_INIT, text, size) : 0;
     free(text);
     return h;
+}
+
+/* The text of setting path in e ("(absent)" if e lacks it), in buf. */
+static const char *value_text(const pf_experiment *e, const char *path, char *buf, size_t size)
+{
+    const config_setting_t *s = config_lookup(&e->config, path);
+    if (!s) {
+        snprintf(buf, size, "(absent)");
+        return buf;
+    }
+    FILE *f = fmemopen(buf, size, "w");
+    if (!f) {
+        snprintf(buf, size, "?");
+        return buf;
+    }
+    write_value(f, s);
+    if (fclose(f) != 0 || !memchr(buf, '\0', size))
+        buf[size - 1] = '\0';
+    return buf;
+}
+
+int pf_experiment_compare_settings(const pf_experiment *a, const pf_experiment *b, char *buf,
+                                   size_t size)
+{
+    int n = 0;
+    size_t used = 0;
+    if (size)
+        buf[0] = '\0';
+    for (int i = 0; i < PF_SCHEMA_SIZE; i++) {
+        const key_spec *k = &PF_SCHEMA[i];
+        char path[128], va[256], vb[256];
+        snprintf(path, sizeof path, "%s.%s", k->section, k->key);
+        if (k->unhashed || strcmp(value_text(a, path, va, sizeof va),
+                                  value_text(b, path, vb, sizeof vb)) == 0)
+            continue;
+        if (used < size) { /* once cut, the list stays as far as it got */
+            int w = snprintf(buf + used, size - used, "%s%s = %s (was %s)", n ? ", " : "", path,
+                             vb, va);
+            used = (w < 0 || used + (size_t)w >= size) ? size : used + (size_t)w;
+        }
+        n++;
+    }
+    return n;
 }

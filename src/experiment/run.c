@@ -122,6 +122,27 @@ static void on_step(void *user, long step, double loss)
         draw_bar(r, step, 0);
 }
 
+/* "%.*g" of v into buf, or "-" where metrics.csv has an empty cell (NaN). */
+static const char *figure(char *buf, size_t size, double v, int digits)
+{
+    if (isnan(v))
+        snprintf(buf, size, "-");
+    else
+        snprintf(buf, size, "%.*g", digits, v);
+    return buf;
+}
+
+/* The log line of a metrics row (not on a terminal, where the bar is drawn). */
+static void log_row(FILE *log, const pf_metrics *m, long steps)
+{
+    char loss[32], grad[32], ess[32], ess_f[32], nll[32], kl[32];
+    fprintf(log,
+            "step %ld/%ld  loss %s  grad_norm %s  ess %s  ess_forward %s  nll %s  kl %s  %.1f s\n",
+            m->step, steps, figure(loss, 32, m->loss, 6), figure(grad, 32, m->grad_norm, 4),
+            figure(ess, 32, m->ess, 4), figure(ess_f, 32, m->ess_forward, 4),
+            figure(nll, 32, m->nll, 6), figure(kl, 32, m->kl, 6), m->seconds);
+}
+
 /* A metrics row: CSV, a log line or the bar, and a checkpoint. */
 static int on_metrics(void *user, const pf_metrics *m)
 {
@@ -135,6 +156,7 @@ static int on_metrics(void *user, const pf_metrics *m)
     cell(r->csv, m->ess, ",");
     cell(r->csv, m->nll, ",");
     cell(r->csv, m->kl, ",");
+    cell(r->csv, m->ess_forward, ",");
     if (pf_flow_ode_stats(r->e->flow)) {
         cell(r->csv, m->seconds, ",");
         cell(r->csv, m->nfe_forward, ",");
@@ -144,11 +166,7 @@ static int on_metrics(void *user, const pf_metrics *m)
     }
     fflush(r->csv);
     if (r->log && !r->tty)
-        fprintf(r->log,
-                "step %ld/%ld  loss %.6g  grad_norm %.4g  ess %.4f  ess_forward %.4f  "
-                "nll %.6g  kl %.6g  %.1f s\n",
-                m->step, r->e->options.steps, m->loss, m->grad_norm, m->ess, m->ess_forward, m->nll,
-                m->kl, m->seconds);
+        log_row(r->log, m, r->e->options.steps);
     const char *diverging = pf_trainer_divergence(r->trainer);
     if (diverging && !r->divergence[0]) {
         snprintf(r->divergence, sizeof r->divergence, "%s", diverging);
@@ -288,7 +306,7 @@ static pf_status prepare_outputs(run_state *r, const char *dir, int resume)
     PF_TRY(pf_experiment_write_config(e, path));
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     char header[128];
-    snprintf(header, sizeof header, "step,loss,grad_norm,ess,nll,kl,seconds%s\n",
+    snprintf(header, sizeof header, "step,loss,grad_norm,ess,nll,kl,ess_forward,seconds%s\n",
              pf_flow_ode_stats(e->flow) ? ",nfe_forward,nfe_backward" : "");
     if (resume)
         PF_TRY(trim_metrics(path, header, pf_trainer_steps_done(r->trainer), &e->options));
@@ -298,6 +316,20 @@ static pf_status prepare_outputs(run_state *r, const char *dir, int resume)
     if (!resume)
         fputs(header, r->csv);
     return PF_OK;
+}
+
+/* "training NAME (...) into DIR", or "resuming NAME at step S ..." */
+static void announce(const run_state *r, const char *dir, int resume)
+{
+    const pf_experiment *e = r->e;
+    char processes[48] = "", start[64] = "training";
+    if (e->par.size > 1)
+        snprintf(processes, sizeof processes, " on %d processes", e->par.size);
+    if (resume)
+        snprintf(start, sizeof start, "resuming at step %ld:", pf_trainer_steps_done(r->trainer));
+    fprintf(r->log, "pathflow: %s %s (%s %s, %ld steps, batch %d%s) %s %s\n", start, e->name,
+            pf_objective_name(e->options.objective), pf_estimator_kind_name(e->options.estimator),
+            e->options.steps, e->options.batch, processes, resume ? "in" : "into", dir);
 }
 
 /* Every failure after the trainer exists is agreed between processes, so
@@ -321,9 +353,20 @@ static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
         st = pf_trainer_set_parallel(r->trainer, &e->par);
     if (st == PF_OK && resume)
         st = pf_trainer_load(r->trainer, r->checkpoint);
+    if (st == PF_OK && resume && pf_trainer_steps_done(r->trainer) > e->options.steps)
+        st = pf_fail(PF_ERR_CONFIG,
+                     "%s: training.steps = %ld, but the run has done %ld steps (a resumed run "
+                     "continues or is extended, never shortened)",
+                     r->checkpoint, e->options.steps, pf_trainer_steps_done(r->trainer));
+    if (st == PF_OK && resume) /* seconds count from the run's start */
+        pf_trainer_set_elapsed(r->trainer,
+                               pf_run_elapsed_seconds(dir, pf_trainer_steps_done(r->trainer)));
     if (st == PF_OK && r->root)
         st = prepare_outputs(r, dir, resume);
     st = pf_trainer_agree(r->trainer, st);
+    const int started = st == PF_OK;
+    if (started && r->log) /* only now: a refused resume must not look started */
+        announce(r, dir, resume);
     if (st == PF_OK) {
         pf_trainer_set_progress(r->trainer, on_step, r);
         st = pf_trainer_run_until(r->trainer, stop_at, on_metrics, r);
@@ -333,7 +376,7 @@ static pf_status train(run_state *r, const char *dir, long stop_at, int resume)
             st = pf_trainer_agree(r->trainer,
                                   r->root ? pf_trainer_save(r->trainer, r->checkpoint) : PF_OK);
     }
-    if (r->log && r->tty)
+    if (started && r->log && r->tty)
         draw_bar(r, pf_trainer_steps_done(r->trainer), 1);
     if (st != PF_OK)
         checkpoint_after_failure(r, st);
@@ -365,14 +408,6 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
     r.checkpoint_step = -1;
     r.checkpoint_every = pf_config_int(e, "training.checkpoint_every");
     r.root = e->par.rank == 0;
-    char processes[48] = "";
-    if (e->par.size > 1)
-        snprintf(processes, sizeof processes, " on %d processes", e->par.size);
-    if (log)
-        fprintf(log, "pathflow: training %s (%s %s, %ld steps, batch %d%s) into %s\n", e->name,
-                pf_objective_name(e->options.objective),
-                pf_estimator_kind_name(e->options.estimator), e->options.steps, e->options.batch,
-                processes, dir);
     PF_TRY(train(&r, dir, stop_at, resume));
     if (pf_train_stop_requested()) { /* asked to stop (a signal): the checkpoint is enough */
         if (last)

@@ -64,7 +64,8 @@ const key_spec PF_SCHEMA[] = {
     {"training", "objective", VALUE_STRING, NULL, NULL, 0}, /* required */
     {"training", "estimator", VALUE_STRING, NULL, NULL, 0}, /* required */
     {"training", "batch", VALUE_INT, NULL, "256", 0},
-    {"training", "steps", VALUE_INT, NULL, "1000", 0},
+    /* unhashed: a resumed run may be extended; the schedule then spans the new total */
+    {"training", "steps", VALUE_INT, NULL, "1000", 1},
     {"training", "lr", VALUE_FLOAT, NULL, "0.001", 0},
     {"training", "min_lr", VALUE_FLOAT, NULL, "0.0", 0},
     {"training", "schedule", VALUE_STRING, NULL, "\"cosine\"", 0},

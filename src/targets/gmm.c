@@ -373,7 +373,7 @@ static void mgm_destroy(pf_target *t)
 }
 
 static const pf_target_ops mgm_ops = {
-    .kind = "gmm",
+    .kind = "mgm",
     .action = mgm_action,
     .force = mgm_force,
     .sample = mgm_sample,

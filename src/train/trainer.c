@@ -158,6 +158,11 @@ void pf_trainer_destroy(pf_trainer *t)
 
 long pf_trainer_steps_done(const pf_trainer *t) { return t->step; }
 
+void pf_trainer_set_elapsed(pf_trainer *t, double seconds)
+{
+    t->start_time = now_seconds() - seconds;
+}
+
 void pf_trainer_set_progress(pf_trainer *t, pf_train_progress progress, void *user)
 {
     t->progress = progress;

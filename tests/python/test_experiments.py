@@ -45,7 +45,7 @@ def test_experiment_objects_and_resolved_configuration(tmp_path, source_dir):
                       set={"flow.hidden": [16, 16], "flow.zero_init": False,
                            "flow.activation": "softplus", "training.lr": 1e-3})
     assert e.name == "quickstart" and e.default_out_dir.endswith("quickstart")
-    assert (e.target.kind, e.flow.kind, e.flow.dim) == ("gmm", "realnvp", 2)
+    assert (e.target.kind, e.flow.kind, e.flow.dim) == ("mgm", "realnvp", 2)
     assert "softplus" in e.flow.describe()
     assert np.any(e.flow.params != 0)  # zero_init false
     opts = e.train_options
