@@ -1,6 +1,6 @@
 /* `pathflow variance CONFIG [--checkpoint F] [--samples N] [--steps S]
  *  [--every K] [--out DIR] [--set key=value ...]`: gradient variance of the
- * estimators of the config's objective (MATH §8) — the trace of the
+ * estimators of the config's objective (docs/theory.md §8) — the trace of the
  * covariance of single-sample gradients at fixed parameters, and of batch
  * means (trace / batch) — first at the starting parameters, then every K
  * steps of a training run of the config's own estimator, to show sticking

@@ -1,5 +1,5 @@
 /* A continuous normalizing flow dx/dt = f_θ(x, t), t ∈ [0, T], as a pf_flow
- * (MATH §7). One solve integrates the state (x, L[, g]) of the whole batch:
+ * (docs/theory.md §7). One solve integrates the state (x, L[, g]) of the whole batch:
  *   dx/dt = f,  dL/dt = div f,  dg/dt = −(∂ₓf)ᵀg − ∇ₓ div f,
  * from t_a to t_b with L(t_a) = 0, so L(t_b) is the log-determinant of the
  * pass (forward 0 → T: log|det ∂x/∂z|; inverse T → 0: log|det ∂z/∂x|) and g

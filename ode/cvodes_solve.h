@@ -1,6 +1,6 @@
 /* Internal: CVODES solves of a batch as one N_Vector system — a forward (or
  * inverse, t decreasing) solve with adjoint checkpoints, then backward
- * problems with parameter quadratures. MATH.md §7 (the adjoint rule). */
+ * problems with parameter quadratures. docs/theory.md §7 (the adjoint rule). */
 #ifndef PF_ODE_CVODES_SOLVE_H
 #define PF_ODE_CVODES_SOLVE_H
 

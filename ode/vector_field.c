@@ -1,5 +1,5 @@
 /* The CNF vector field: an MLP on (x, t) with exact or Hutchinson
- * divergences and their gradients (MATH §7). */
+ * divergences and their gradients (docs/theory.md §7). */
 #include "ode/vector_field.h"
 
 #include <stdlib.h>

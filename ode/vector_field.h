@@ -1,6 +1,6 @@
 /* Internal: the CNF vector field f_θ(x, t), an MLP on the concatenated input
  * (x, t) (d + 1 → d), on batches. Each entry point is one fused pass through
- * the network for what one ODE right-hand side needs. MATH.md §7.
+ * the network for what one ODE right-hand side needs. docs/theory.md §7.
  *
  * Divergence: exact, div f = Σᵢ eᵢᵀ(∂ₓf)eᵢ with d forward-mode tangents per
  * sample (one GEMM over B·d rows per layer), or Hutchinson, εᵀ(∂ₓf)ε with one
@@ -42,7 +42,7 @@ void pf_vector_field_eval(pf_vector_field *vf, const double *params, int B, doub
                           const double *x, double *f);
 
 /* → f: B×d, div: B; if g (B×d) is given, also dg = −(∂ₓf)ᵀg − ∇ₓ div f
- * (B×d): the score transport of MATH §7. */
+ * (B×d): the score transport of docs/theory.md §7. */
 void pf_vector_field_eval_div(pf_vector_field *vf, const double *params, int B, double t,
                               const double *x, double *f, double *div, const double *g,
                               double *dg);

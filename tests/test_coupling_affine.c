@@ -1,5 +1,5 @@
 /* Tests for src/flows/coupling_affine.c and its conditioners
- * (src/flows/conditioner.c): one affine coupling layer (MATH §4.1, §4.2) with
+ * (src/flows/conditioner.c): one affine coupling layer (docs/theory.md §4.1, §4.2) with
  * random, far-from-identity conditioner weights and several masks
  * (contiguous, scattered, |A| = 1, |B| = 1) and conditioners (dense tanh,
  * softplus, a single affine layer; periodic CNNs on lattices; both

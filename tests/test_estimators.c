@@ -1,4 +1,4 @@
-/* Tests for src/estimators/estimators.c (MATH §1–§4), the acceptance
+/* Tests for src/estimators/estimators.c (docs/theory.md §1–§4), the acceptance
  * criteria of the six estimators:
  *  - path = path-dropin to 1e-10 (reverse and forward KL);
  *  - total / ml = central finite differences of the loss at fixed base
@@ -205,11 +205,11 @@ Test(estimators, total_and_ml_equal_finite_differences_of_the_loss)
 /* ---- path gradients = FD with the density held fixed -------------------------
  * A frozen copy (twin) of the flow at θ₀ supplies log q_θ₀ and T_θ₀; the flow
  * under FD moves only the sample path:
- *   reverse           F(θ) = mean[log q_θ₀(T_θ z) + S(T_θ z)]           (MATH §2)
+ *   reverse           F(θ) = mean[log q_θ₀(T_θ z) + S(T_θ z)]           (docs/theory.md §2)
  *   forward, pullback F(θ) = mean[log p̃_θ₀(ζ) − log q₀(ζ)], ζ = T_θ⁻¹ x,
- *                     log p̃_θ₀(ζ) = −S(T_θ₀ ζ) + ldj_θ₀(ζ)             (MATH §3)
+ *                     log p̃_θ₀(ζ) = −S(T_θ₀ ζ) + ldj_θ₀(ζ)             (docs/theory.md §3)
  *   forward, drop-in  F(θ) = mean[log q_θ₀(T_θ z) + S(T_θ z)], z = T_θ₀⁻¹ x
- * ∇F(θ₀) is the path gradient; the two forward forms agree (MATH §3). */
+ * ∇F(θ₀) is the path gradient; the two forward forms agree (docs/theory.md §3). */
 typedef struct path_ctx {
     pf_flow *flow, *twin;
     pf_target *target;

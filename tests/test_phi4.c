@@ -18,7 +18,7 @@ static double at(const double *f, int L0, int L1, int x0, int x1)
     return f[((x0 % L0 + L0) % L0) * L1 + (x1 % L1 + L1) % L1];
 }
 
-/* MATH §5 hopping action, term by term: Σₓ [−2κ Σ_μ φₓφ_{x+μ̂} + (1−2λ)φₓ² + λφₓ⁴]. */
+/* docs/theory.md §5 hopping action, term by term: Σₓ [−2κ Σ_μ φₓφ_{x+μ̂} + (1−2λ)φₓ² + λφₓ⁴]. */
 static double direct_action(const double *f, int L0, int L1, double kappa, double lambda)
 {
     double S = 0;

@@ -1,5 +1,5 @@
 /* Tests for src/flows/{realnvp,chain}.c through the public flow interface
- * (MATH §4): round trips, log-determinants against finite-difference
+ * (docs/theory.md §4): round trips, log-determinants against finite-difference
  * Jacobians, both score recursions against finite differences of
  * log-densities, and backward (VJP) against finite differences — on random,
  * far-from-identity flows with every mask kind (halves, even/odd,
@@ -663,7 +663,7 @@ Test(realnvp, conv_flow_parameters_work_on_8x8_and_16x8)
     }
 }
 
-/* The two path-gradient implementations (MATH §2: the recursion vs the
+/* The two path-gradient implementations (docs/theory.md §2: the recursion vs the
  * frozen-copy drop-in) are one estimator computed two ways: on conv and z2
  * flows and a φ⁴ target they must agree, for both objectives (forward: the
  * flow's own samples from another seed stand in for data). */

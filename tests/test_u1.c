@@ -22,7 +22,7 @@ static double link(const double *th, int L0, int L1, int mu, int x0, int x1)
     return th[mu * L0 * L1 + ((x0 % L0 + L0) % L0) * L1 + (x1 % L1 + L1) % L1];
 }
 
-/* P(x) = θ₀(x) + θ₁(x+0̂) − θ₀(x+1̂) − θ₁(x), written from MATH §5. */
+/* P(x) = θ₀(x) + θ₁(x+0̂) − θ₀(x+1̂) − θ₁(x), written from docs/theory.md §5. */
 static double direct_plaquette(const double *th, int L0, int L1, int x0, int x1)
 {
     return link(th, L0, L1, 0, x0, x1) + link(th, L0, L1, 1, x0 + 1, x1) -
@@ -75,7 +75,7 @@ static double action_of(void *ctx, const double *x)
     return S;
 }
 
-/* Also checks the sign convention of MATH §5 for ∂S/∂θ₀, ∂S/∂θ₁: a wrong sign
+/* Also checks the sign convention of docs/theory.md §5 for ∂S/∂θ₀, ∂S/∂θ₁: a wrong sign
  * or neighbour gives an O(1) error. */
 Test(u1, force_matches_finite_differences_at_random_angles)
 {

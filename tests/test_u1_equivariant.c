@@ -1,4 +1,4 @@
-/* Tests for src/flows/u1_equivariant.c (MATH §6, §4.3): gauge equivariance,
+/* Tests for src/flows/u1_equivariant.c (docs/theory.md §6, §4.3): gauge equivariance,
  * inversion by root finding, log-determinants against finite-difference
  * Jacobians, the score recursion, and the estimators on an implicit flow. */
 #include <criterion/criterion.h>

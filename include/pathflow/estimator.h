@@ -1,6 +1,6 @@
-/* The six gradient estimators of MATH.md §2, written once against pf_flow.
+/* The six gradient estimators of docs/theory.md §2, written once against pf_flow.
  *
- * | objective | estimator     | MATH / paper name            |
+ * | objective | estimator     | name in the paper            |
  * | reverse   | "total"       | RepQP                        |
  * | reverse   | "path"        | fastPathQP (Alg. 1)          |
  * | reverse   | "path-dropin" | DropInQP (Alg. 2)            |
@@ -50,7 +50,7 @@ void pf_estimator_destroy(pf_estimator *estimator);
 
 /* The result of one gradient evaluation. */
 typedef struct pf_estimate {
-    double loss;      /* plain Monte-Carlo value of the objective (MATH §2), whatever the estimator */
+    double loss;      /* plain Monte-Carlo value of the objective (docs/theory.md §2), whatever the estimator */
     double grad_norm; /* ‖grad‖₂ */
 } pf_estimate;
 

@@ -1,4 +1,4 @@
-/* Experiments described by libconfig files (DESIGN.md "Configuration").
+/* Experiments described by libconfig files (docs/config.md lists every key).
  *
  * Sections: experiment, target, flow, ode (continuous flows only), training,
  * data, eval; every key, its type, default and range are listed in

@@ -1,5 +1,5 @@
 /* Flows: the one interface behind which coupling chains and CNFs sit.
- * DESIGN.md "The flow interface", MATH.md §4 and §7.
+ * docs/theory.md §4 (the score recursion) and §7 (continuous flows).
  *
  * A flow T_θ maps base samples z ~ q₀ to x = T_θ(z). All operations act on a
  * batch of B samples, row-major B×d. The flow owns its parameter vector θ (one
@@ -25,7 +25,7 @@ typedef enum pf_base_kind {
     PF_BASE_UNIFORM     /* q₀ uniform on [0, 2π)^d (U(1) links), score 0 */
 } pf_base_kind;
 
-/* ---- RealNVP: a chain of affine coupling layers (MATH §4.1, §4.2) -------- */
+/* ---- RealNVP: a chain of affine coupling layers (docs/theory.md §4.1, §4.2) -------- */
 
 typedef enum pf_mask_kind {
     PF_MASK_HALVES = 0, /* first half / second half, swapped every layer */
@@ -64,7 +64,7 @@ typedef struct pf_realnvp_options {
 pf_realnvp_options pf_realnvp_options_default(void);
 pf_status pf_flow_realnvp_create(const pf_realnvp_options *options, pf_flow **out);
 
-/* ---- U(1) gauge-equivariant couplings (MATH §6) --------------------------
+/* ---- U(1) gauge-equivariant couplings (docs/theory.md §6) --------------------------
  * Links θ_μ(x) at μ·V + x0·L1 + x1 as in pf_target_u1_create; base uniform on
  * [0, 2π)^{2V}. Layer i updates direction μ = i mod 2 at stripe offset
  * ⌊i/2⌋ mod 4 with a mixture of K tan transforms and a shift, conditioned by
@@ -93,7 +93,7 @@ pf_status pf_flow_u1_create(const pf_u1_flow_options *options, pf_flow **out);
  * 0 for flows that never invert numerically. */
 long pf_flow_root_finder_calls(const pf_flow *flow);
 
-/* ---- continuous normalizing flows on CVODES (MATH §7) ------------------- */
+/* ---- continuous normalizing flows on CVODES (docs/theory.md §7) ------------------- */
 
 typedef struct pf_cnf_options {
     int dim;                 /* d */
@@ -180,13 +180,13 @@ void pf_flow_base_log_prob(const pf_flow *flow, int B, const double *z, double *
 
 /* Sampling direction. z: B×d → x: B×d, ldj: B (log|det ∂x/∂z|).
  * If score_in (B×d, ∇ log q₀ at z) is given, score_out (B×d) receives the
- * score of q_θ at x by the forward recursion (MATH §4 (R), §7). */
+ * score of q_θ at x by the forward recursion (docs/theory.md §4 (R), §7). */
 pf_status pf_flow_forward(pf_flow *flow, int B, const double *z, double *x, double *ldj,
                           const double *score_in, double *score_out);
 
 /* Density direction. x: B×d → z: B×d, ldj_inv: B (log|det ∂z/∂x|).
  * If score_in (B×d, a score at x, e.g. −∇S(x)) is given, score_out (B×d)
- * receives the pullback score at z (MATH §3, §4.2). */
+ * receives the pullback score at z (docs/theory.md §3, §4.2). */
 pf_status pf_flow_inverse(pf_flow *flow, int B, const double *x, double *z, double *ldj_inv,
                           const double *score_in, double *score_out);
 

@@ -1,6 +1,6 @@
 /* Targets: unnormalised densities p(x) ∝ exp(−S(x)) on R^d (or on the torus
  * for U(1) link angles), with the action S, the force ∇S, optional exact
- * samplers and observables. MATH.md §5.
+ * samplers and observables. docs/theory.md §5.
  *
  * Batches are row-major B×d arrays of doubles. A pf_target is immutable after
  * creation except for an internal scratch buffer that grows with the largest

@@ -1,5 +1,5 @@
 /* Training: Adam, learning-rate schedules, gradient clipping, diagnostics
- * (MATH §8), checkpoints, and the trainer loop that ties a flow, a target and
+ * (docs/theory.md §8), checkpoints, and the trainer loop that ties a flow, a target and
  * an estimator together. */
 #ifndef PATHFLOW_TRAIN_H
 #define PATHFLOW_TRAIN_H
@@ -41,7 +41,7 @@ double pf_schedule_lr(pf_schedule schedule, double lr, double min_lr, long step,
  * already smaller); returns the norm before clipping. */
 double pf_clip_grad_norm(size_t n, double *grad, double max_norm);
 
-/* ---- diagnostics (MATH §8) ------------------------------------------------------ */
+/* ---- diagnostics (docs/theory.md §8) ------------------------------------------------------ */
 /* Reverse ESS from log w of N flow samples: (Σw)²/(N Σw²) ∈ (0, 1]. */
 double pf_reverse_ess(int N, const double *log_w);
 /* Forward ESS from log w of N target samples: 1/(mean(w)·mean(1/w)) ∈ (0, 1]. */

@@ -1,5 +1,5 @@
 /* `pathflow eval RUN|CKPT [-n N] [--seed S] [--blocks K]`: diagnostics of a
- * trained flow as a sampler of its target (MATH §8): reverse ESS; the target's
+ * trained flow as a sampler of its target (docs/theory.md §8): reverse ESS; the target's
  * summaries by self-normalised importance reweighting with jackknife errors
  * (K blocks); its per-sample observables along an independence Metropolis
  * chain (proposal q_θ, acceptance min(1, w'/w)) with the acceptance rate,

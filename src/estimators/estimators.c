@@ -1,4 +1,4 @@
-/* The six estimators of MATH §2. Each is a few calls of the flow interface
+/* The six estimators of docs/theory.md §2. Each is a few calls of the flow interface
  * (forward / inverse / backward) and the target (action, force); none knows
  * which flow backend it runs on. Notation: c = cotangent, B = batch size. */
 #include <pathflow/estimator.h>
@@ -163,7 +163,7 @@ static pf_status reverse_eval(pf_estimator *e, int B, const double *z, double *g
         PF_TRY(pf_flow_forward(e->flow, B, z, e->x, e->ldj, NULL, NULL));
         pf_flow_base_log_prob(e->flow, B, z, e->log_q0, NULL);
     }
-    /* Path gradient (MATH §2): c = (s_q + ∇S)/B, one VJP of the sampling map. */
+    /* Path gradient (docs/theory.md §2): c = (s_q + ∇S)/B, one VJP of the sampling map. */
     combine(bd, inv_b, e->score, 1.0, e->force, e->cot);
     return pf_flow_backward(e->flow, B, e->cot, NULL, grad, NULL);
 }
@@ -185,7 +185,7 @@ static pf_status forward_eval(pf_estimator *e, int B, const double *x, double *g
     }
     PF_TRY(pf_target_force(e->target, B, x, e->force));
     if (e->kind == PF_ESTIMATOR_PATH) {
-        /* MATH §3: pullback score s_p̃(z) by the recursion through the inverse,
+        /* docs/theory.md §3: pullback score s_p̃(z) by the recursion through the inverse,
          * started at −∇S(x); c = (s_p̃ − ∇log q₀(z))/B on T⁻¹. */
         combine(bd, -1.0, e->force, 0.0, e->force, e->cot);
         PF_TRY(pf_flow_inverse(e->flow, B, x, e->z, e->ldj, e->cot, e->score));

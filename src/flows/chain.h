@@ -1,6 +1,6 @@
 /* Internal: a flow made of a chain of discrete layers, each u ↦ v of
  * dimension d. The chain composes the layers' passes, runs the score
- * recursion (MATH §4 (R)) layer by layer, and back-propagates through them.
+ * recursion (docs/theory.md §4 (R)) layer by layer, and back-propagates through them.
  * A layer kind is one file that fills pf_layer_ops. */
 #ifndef PF_FLOWS_CHAIN_H
 #define PF_FLOWS_CHAIN_H

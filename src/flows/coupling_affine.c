@@ -1,5 +1,5 @@
 /* Affine coupling u ↦ v: v_A = u_A, v_B = u_B ⊙ eˢ + t with (s, t) = NN(u_A).
- * Forward, inverse, both score recursions (MATH §4.1, §4.2) and the VJP of
+ * Forward, inverse, both score recursions (docs/theory.md §4.1, §4.2) and the VJP of
  * either pass. The conditioner output row is (s_0..s_{nB−1}, t_0..t_{nB−1});
  * whatever network computes it (conditioner.h), this file only asks it for
  * (s, t) and for the VJP of (s, t). */
@@ -63,8 +63,8 @@ static pf_status coupling_reserve(pf_layer *layer, int B_max)
 /* The score recursion of the last pass (c->last: 1 forward, −1 inverse).
  * g (B×d): score w.r.t. the pass's input → h (B×d): w.r.t. its output.
  * In both directions h_B = g_B / e with e = eˢ (forward) or e^{−s} (inverse):
- *   MATH §4.1: h_A = g_A − J_sᵀ(1 + u_B ⊙ g_B) − J_tᵀ h_B,
- *   MATH §4.2: h_A = g_A + J_sᵀ(1 + x_B ⊙ h_B) + J_tᵀ g_B,
+ *   docs/theory.md §4.1: h_A = g_A − J_sᵀ(1 + u_B ⊙ g_B) − J_tᵀ h_B,
+ *   docs/theory.md §4.2: h_A = g_A + J_sᵀ(1 + x_B ⊙ h_B) + J_tᵀ g_B,
  * one input-only VJP of the conditioner with cotangent (s̄, t̄) either way. */
 static void coupling_score(coupling *c, const double *params, int B, const double *g, double *h)
 {
@@ -86,7 +86,7 @@ static void coupling_score(coupling *c, const double *params, int B, const doubl
         }
 }
 
-/* Sampling direction (MATH §4.1). u, v, g, h: B×d; ldj: B (+= Σ s). */
+/* Sampling direction (docs/theory.md §4.1). u, v, g, h: B×d; ldj: B (+= Σ s). */
 static pf_status coupling_forward(pf_layer *layer, const double *params, int B, const double *u,
                                   double *v, double *ldj, const double *g, double *h)
 {
@@ -114,7 +114,7 @@ static pf_status coupling_forward(pf_layer *layer, const double *params, int B, 
     return PF_OK;
 }
 
-/* Density direction (MATH §4.2): y ↦ x, x_A = y_A, x_B = (y_B − t) ⊙ e^{−s}.
+/* Density direction (docs/theory.md §4.2): y ↦ x, x_A = y_A, x_B = (y_B − t) ⊙ e^{−s}.
  * y, x, g, h: B×d; ldj: B (+= −Σ s). */
 static pf_status coupling_inverse(pf_layer *layer, const double *params, int B, const double *y,
                                   double *x, double *ldj, const double *g, double *h)

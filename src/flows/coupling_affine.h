@@ -1,6 +1,6 @@
 /* Internal: the affine coupling layer (RealNVP) with a dense or convolutional,
  * plain or z2-symmetrised conditioner (flows/conditioner.h).
- * MATH.md §4.1 (sampling direction) and §4.2 (inverse direction). */
+ * docs/theory.md §4.1 (sampling direction) and §4.2 (inverse direction). */
 #ifndef PF_FLOWS_COUPLING_AFFINE_H
 #define PF_FLOWS_COUPLING_AFFINE_H
 

@@ -1,5 +1,5 @@
 /* Internal: the pf_flow object — an ops table filled by each flow kind
- * (chain of layers, CNF, ...) plus what every flow has. DESIGN.md. */
+ * (chain of layers, CNF, ...) plus what every flow has. */
 #ifndef PF_FLOWS_FLOW_IMPL_H
 #define PF_FLOWS_FLOW_IMPL_H
 

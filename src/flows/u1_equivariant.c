@@ -1,4 +1,4 @@
-/* The U(1) gauge-equivariant coupling of MATH §6 and its flow.
+/* The U(1) gauge-equivariant coupling of docs/theory.md §6 and its flow.
  *
  * Forward map at links u: plaquettes P(u) ∈ [0, 2π); the conditioner (a
  * periodic CNN on (cos P, sin P) of the frozen plaquettes) gives K log-scales
@@ -160,7 +160,7 @@ static void forward_map_vjp(u1_layer *c, const double *params, int B, const doub
  * tape's u (J = [[I, 0], [C, D]] over (A, B)): out_B = (r_B − w ∂_u ldj) / D
  * (∂_u ldj is local on the active links), then out_A = r_A − (Cᵀ out_B + w
  * ∇_u ldj)_A in one VJP with v̄ = (0, out_B), ldj̄ = w. The same solve is the
- * score recursion (MATH §4.3, w = 1) and the VJP of the inverse pass (w =
+ * score recursion (docs/theory.md §4.3, w = 1) and the VJP of the inverse pass (w =
  * ldj̄); grad (NULL: skip) receives (∂_θ v)ᵀ out + w ∂_θ ldj. r, out: B×2V. */
 static void transpose_solve(u1_layer *c, const double *params, int B, const double *r,
                             const double *w, double *grad, double *out)
@@ -188,7 +188,7 @@ static void transpose_solve(u1_layer *c, const double *params, int B, const doub
 }
 
 /* Sampling direction. u, v, g, h: B×2V; ldj: B (+= Σ log D). The score
- * (MATH §4.3): r = g − ∂_u log D (local on the active links), h_B = r_B / D,
+ * (docs/theory.md §4.3): r = g − ∂_u log D (local on the active links), h_B = r_B / D,
  * h_A = g_A − (Jᵀ(0, h_B) + ∇_u ldj)_A — forward quantities only. */
 static pf_status u1_forward(pf_layer *layer, const double *params, int B, const double *u,
                             double *v, double *ldj, const double *g, double *h)
@@ -211,7 +211,7 @@ static pf_status u1_forward(pf_layer *layer, const double *params, int B, const 
         }
     c->last = 1;
     if (g)
-        transpose_solve(c, params, B, g, c->ones, NULL, h); /* MATH §4.3 */
+        transpose_solve(c, params, B, g, c->ones, NULL, h); /* docs/theory.md §4.3 */
     return PF_OK;
 }
 
@@ -342,7 +342,7 @@ static void u1_destroy(pf_layer *layer)
 
 static const pf_layer_ops u1_ops = {u1_reserve, u1_forward, u1_inverse, u1_backward, u1_destroy};
 
-/* Masks of layer `index` (MATH §6): direction μ = index mod 2, offset
+/* Masks of layer `index` (docs/theory.md §6): direction μ = index mod 2, offset
  * o = ⌊index/2⌋ mod 4 along the coordinate across the μ-links' two
  * plaquettes (x1 for μ = 0, x0 for μ = 1): active plaquettes on lines ≡ o,
  * frozen on lines ≡ o+1, o+2 (mod 4), passive on o+3. */

@@ -1,6 +1,6 @@
 /* Dense layers and MLPs on batches. Every batched product is one GEMM:
  * forward z = u Wᵀ (+ b), input VJP ū = z̄ W, parameter gradient W̄ += z̄ᵀ u,
- * tangents ż = u̇ Wᵀ over B·T rows. MATH.md §4 (conditioners), §7 (tangents).
+ * tangents ż = u̇ Wᵀ over B·T rows. docs/theory.md §4 (conditioners), §7 (tangents).
  * Row-major throughout: a batch is B×n, W_l is n_{l+1}×n_l, tangents are
  * B×T×n, i.e. a (B·T)×n matrix whose rows b·T … b·T+T−1 belong to sample b. */
 #include "nn/mlp.h"
@@ -107,7 +107,7 @@ void pf_activation_eval(pf_activation act, size_t n, const double *z, double *s,
 
 #undef ACTIVATION_LOOP
 
-/* σ'' ≡ 0 (away from kinks): the σ'' term of MATH §7 vanishes. */
+/* σ'' ≡ 0 (away from kinks): the σ'' term of docs/theory.md §7 vanishes. */
 static int has_curvature(pf_activation act)
 {
     return act == PF_ACT_TANH || act == PF_ACT_SOFTPLUS;
@@ -362,7 +362,7 @@ void pf_mlp_backward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, in
     reverse_sweep(mlp, params, t, B, ybar, grad, xbar);
 }
 
-/* ---- forward-mode tangents and their reverse pass (MATH §7) --------------- */
+/* ---- forward-mode tangents and their reverse pass (docs/theory.md §7) --------------- */
 
 /* xdot: B×T×n_0 → ydot: B×T×n_L; tape: ż_l, ȧ_l: (B·T)×n_{l+1}. Per layer:
  * ż = u̇ Wᵀ (one GEMM over B·T rows), ȧ = σ'(z) ⊙ ż with σ'(z_b) of sample b
@@ -396,7 +396,7 @@ static const double *layer_tangent_input(const pf_mlp_tape *t, int l)
     return l == 0 ? t->xdot : t->adot[l - 1];
 }
 
-/* Reverse of one layer's (a, ȧ_t) = (σ(z), σ'(z) ⊙ ż_t), MATH §7:
+/* Reverse of one layer's (a, ȧ_t) = (σ(z), σ'(z) ⊙ ż_t), docs/theory.md §7:
  *   z̄ = σ'(z) ⊙ ā + Σ_t σ''(z) ⊙ ż_t ⊙ ā̇_t,   ż̄_t = σ'(z) ⊙ ā̇_t.
  * abar: B×n_out (NULL = 0), adotbar: (B·T)×n_out → t->zbar: B×n_out,
  * t->zdotbar: (B·T)×n_out. */
@@ -425,7 +425,7 @@ static void tangent_layer_cotangents(const pf_mlp *mlp, pf_mlp_tape *t, int l, i
 
 /* ybar: B×n_L (NULL = 0), ydotbar: B×T×n_L → grad: n_params (+=, if not NULL),
  * xbar: B×n_0 (+=, if not NULL), xdotbar: B×T×n_0 (+=, if not NULL). Per layer:
- * W̄ += z̄ᵀu + Σ_t ż̄_tᵀu̇_t, b̄ += Σ z̄, ū = z̄ W, u̇̄_t = ż̄_t W (MATH §7, with
+ * W̄ += z̄ᵀu + Σ_t ż̄_tᵀu̇_t, b̄ += Σ z̄, ū = z̄ W, u̇̄_t = ż̄_t W (docs/theory.md §7, with
  * GEMMs over B and B·T rows). */
 void pf_mlp_tangent_backward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B, int T,
                              const double *ybar, const double *ydotbar, double *grad, double *xbar,

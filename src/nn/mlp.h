@@ -1,5 +1,5 @@
 /* Internal: dense layers and MLPs on batches (BLAS-3), with forward, input-only
- * VJP, full backward, and forward-mode tangents. MATH.md §4 (conditioners) and
+ * VJP, full backward, and forward-mode tangents. docs/theory.md §4 (conditioners) and
  * §7 (tangents for divergences).
  *
  * Shapes (row-major): a batch of inputs is B×n_in, outputs B×n_out.
@@ -97,7 +97,7 @@ void pf_mlp_backward(const pf_mlp *mlp, const double *params, pf_mlp_tape *tape,
 void pf_mlp_tangent(const pf_mlp *mlp, const double *params, pf_mlp_tape *tape, int B, int T,
                     const double *xdot, double *ydot);
 
-/* Reverse pass through the last forward and tangent passes (MATH §7): given
+/* Reverse pass through the last forward and tangent passes (docs/theory.md §7): given
  * cotangents ȳ (B×n_out, may be NULL = 0) of y and ẏ̄ (B×T×n_out) of ydot,
  * accumulate grad += ∂/∂θ (may be NULL), xbar += ∂/∂x (may be NULL), xdotbar +=
  * ∂/∂ẋ (may be NULL), of the scalar Σ ȳ·y + Σ ẏ̄·ẏ. T must equal the T of the

@@ -1,5 +1,5 @@
 /* Gaussian mixture p(x) = Σ_c w_c N(x; μ_c, Σ_c), normalised: S = −log p,
- * log Z = 0 (MATH.md §5). Full covariances through Cholesky factors
+ * log Z = 0 (docs/theory.md §5). Full covariances through Cholesky factors
  * Σ_c = L_c L_cᵀ; every solve is one dtrsm over the whole batch (BLAS-3), and
  * the sum over components is an online log-sum-exp, so S and ∇S each take
  * one pass over the components with O(B·d) scratch.
@@ -99,7 +99,7 @@ static pf_status gmm_action(pf_target *t, int B, const double *x, double *S)
     return PF_OK;
 }
 
-/* MATH §5: ∇S = −∇log p = Σ_c r_c Σ_c⁻¹(x − μ_c), r_c = softmax_c(log w_c + log N_c).
+/* docs/theory.md §5: ∇S = −∇log p = Σ_c r_c Σ_c⁻¹(x − μ_c), r_c = softmax_c(log w_c + log N_c).
  * Σ_c⁻¹(x − μ_c) = L_c⁻ᵀ y with y = L_c⁻¹(x − μ_c): a second dtrsm on the same
  * y. The softmax is accumulated online: force_b holds Σ_c exp(l_bc − m_b) z_bc,
  * rescaled whenever m_b grows, and is divided by Σ_c exp(l_bc − m_b) at the end.
@@ -317,7 +317,7 @@ static double mgm_log_density_1d(const mgm *g, double x, double *derivative)
     double hi = -0.5 * (x - g->loc) * (x - g->loc) / g->scale;
     double max = lo > hi ? lo : hi;
     double e_lo = exp(lo - max), e_hi = exp(hi - max);
-    /* d/dx: responsibilities r_∓ = e_∓/(e_− + e_+) times −(x ± m)/s (MATH §5) */
+    /* d/dx: responsibilities r_∓ = e_∓/(e_− + e_+) times −(x ± m)/s (docs/theory.md §5) */
     if (derivative)
         *derivative = -(e_lo * (x + g->loc) + e_hi * (x - g->loc)) / ((e_lo + e_hi) * g->scale);
     return max + log(0.5 * (e_lo + e_hi)) - 0.5 * LOG_2PI - 0.5 * log(g->scale);
@@ -337,7 +337,7 @@ static pf_status mgm_action(pf_target *t, int B, const double *x, double *S)
     return PF_OK;
 }
 
-/* MATH §5, factorised: ∂S/∂x_i = −∂/∂x_i log p_1d(x_i). x: B×d → force: B×d. */
+/* docs/theory.md §5, factorised: ∂S/∂x_i = −∂/∂x_i log p_1d(x_i). x: B×d → force: B×d. */
 static pf_status mgm_force(pf_target *t, int B, const double *x, double *force)
 {
     const mgm *g = t->content;

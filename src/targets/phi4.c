@@ -2,7 +2,7 @@
  * written once as
  *   S = Σₓ [ −a Σ_μ φₓ φ_{x+μ̂} + b φₓ² + c φₓ⁴ ]
  * with hopping form (a, b, c) = (2κ, 1 − 2λ, λ) and mass form (1, 2 + m²/2, λ).
- * MATH.md §5. Inner loops run over x1 contiguously with the periodic wrap
+ * docs/theory.md §5. Inner loops run over x1 contiguously with the periodic wrap
  * handled at the row ends, so they vectorise.
  * Shapes: B configurations of V = L0·L1 sites. */
 #include <math.h>
@@ -49,7 +49,7 @@ static pf_status phi4_action(pf_target *t, int B, const double *x, double *S)
     return PF_OK;
 }
 
-/* MATH §5: ∂S/∂φₓ = −a Σ_μ (φ_{x+μ̂} + φ_{x−μ̂}) + 2b φₓ + 4c φₓ³
+/* docs/theory.md §5: ∂S/∂φₓ = −a Σ_μ (φ_{x+μ̂} + φ_{x−μ̂}) + 2b φₓ + 4c φₓ³
  * (each bond φₓφ_{x+μ̂} of S contributes to both of its ends).
  * f: V → F: V. */
 static void phi4_force_one(const phi4 *p, const double *f, double *F)

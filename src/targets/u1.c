@@ -1,4 +1,4 @@
-/* 2-D U(1) gauge theory with the Wilson action S = −β Σₓ cos P(x), MATH.md §5.
+/* 2-D U(1) gauge theory with the Wilson action S = −β Σₓ cos P(x), docs/theory.md §5.
  * Links θ_μ(x) at μ·V + x0·L1 + x1, V = L0·L1; 0̂ shifts x0, 1̂ shifts x1, both
  * periodic. Inner loops run over x1 with the wrap handled at the row end.
  * Shapes: B configurations of 2V link angles; V plaquettes each. */
@@ -67,7 +67,7 @@ static pf_status u1_action(pf_target *t, int B, const double *x, double *S)
     return PF_OK;
 }
 
-/* MATH §5: θ₀(y) enters P(y) with + and P(y−1̂) with −; θ₁(y) enters P(y−0̂)
+/* docs/theory.md §5: θ₀(y) enters P(y) with + and P(y−1̂) with −; θ₁(y) enters P(y−0̂)
  * with + and P(y) with −; d(−β cos P) = β sin P dP, so
  *   ∂S/∂θ₀(y) = β[sin P(y) − sin P(y−1̂)],  ∂S/∂θ₁(y) = β[sin P(y−0̂) − sin P(y)].
  * x: B×2V → force: B×2V. */

@@ -1,4 +1,4 @@
-/* Importance-weight diagnostics (MATH §8), all in log space. */
+/* Importance-weight diagnostics (docs/theory.md §8), all in log space. */
 #include <pathflow/train.h>
 
 #include <math.h>
