@@ -697,3 +697,101 @@ Test(experiment, compare_settings_names_only_the_keys_that_shape_training)
     pf_experiment_destroy(a);
     pf_experiment_destroy(b);
 }
+
+/* A path of about 3000 bytes does not push the reason out of the message. */
+Test(experiment, a_long_path_leaves_the_reason_of_a_failure_visible)
+{
+    char dir[4096] = ".";
+    char name[201];
+    memset(name, 'd', 200);
+    name[200] = '\0';
+    for (int k = 0; k < 15; k++) {
+        strcat(dir, "/");
+        strcat(dir, name);
+        cr_assert(mkdir(dir, 0777) == 0 || errno == EEXIST, "%s", strerror(errno));
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/long.cfg", dir);
+    write_variant(path, 7, "  batch = -5;\n");
+    expect_refused(path, NULL, 0, "long.cfg:7: key 'training.batch'", "must be ≥ 1, got -5");
+    remove(path);
+    for (int k = 15; k > 0; k--) {
+        rmdir(dir);
+        *strrchr(dir, '/') = '\0';
+    }
+}
+
+/* Values libconfig 1.5 reads wrongly or reports without a name: a hex
+ * literal beyond 31 bits (read as -1), a key given twice. */
+Test(experiment, hex_beyond_31_bits_and_duplicate_keys_are_reported_as_written)
+{
+    write_variant("hex.cfg", 7, "  batch = 0xFFFFFFFF;\n");
+    expect_refused("hex.cfg", NULL, 0, "hex.cfg:7: key 'training.batch'", "4294967295");
+    const char *hex[] = {"training.batch=0xFFFFFFFF"};
+    write_file("hex2.cfg", GOOD);
+    pf_experiment *e = NULL;
+    cr_assert_neq(pf_experiment_load("hex2.cfg", hex, 1, &e), PF_OK);
+    cr_assert_not_null(strstr(pf_last_error(), "4294967295"), "%s", pf_last_error());
+    cr_assert_null(strstr(pf_last_error(), "-1"), "%s", pf_last_error());
+    write_variant("dup.cfg", 8, "  steps = 50; steps = 60;\n");
+    expect_refused("dup.cfg", NULL, 0, "dup.cfg:8", "'steps'");
+    write_variant("dup2.cfg", 7, "  batch = 32;\n  lr = 1e-3;\n  lr = 2e-3;\n");
+    expect_refused("dup2.cfg", NULL, 0, "dup2.cfg:9", "'lr'");
+    remove("hex.cfg");
+    remove("hex2.cfg");
+    remove("dup.cfg");
+    remove("dup2.cfg");
+}
+
+/* Sizes that training could not allocate are refused when the
+ * configuration loads (so by `pathflow check`), naming the key. */
+Test(experiment, sample_counts_training_cannot_allocate_are_refused_naming_the_key)
+{
+    write_file("sizes.cfg", GOOD);
+    const char *eval[] = {"eval.samples=2000000000"};
+    expect_refused("sizes.cfg", eval, 1, "key 'eval.samples'", "GB");
+    const char *holdout[] = {"data.n_holdout=2000000000"};
+    expect_refused("sizes.cfg", holdout, 1, "key 'data.n_holdout'", "GB");
+    const char *train[] = {"training.objective=forward", "training.estimator=ml",
+                           "data.n_train=2000000000"};
+    expect_refused("sizes.cfg", train, 3, "key 'data.n_train'", "GB");
+    const char *fine[] = {"eval.samples=100000", "data.n_holdout=100000"};
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("sizes.cfg", fine, 2, &e), PF_OK, "%s", pf_last_error());
+    pf_experiment_destroy(e);
+    remove("sizes.cfg");
+}
+
+/* A NaN or an infinity in a data file is found when it loads, by file and row. */
+Test(experiment, non_finite_values_in_a_data_file_are_reported_by_file_and_row)
+{
+    enum { N = 32, d = 2 };
+    double x[N * d];
+    for (int i = 0; i < N * d; i++)
+        x[i] = 0.01 * i;
+    x[2 * 17 + 1] = NAN;
+    size_t shape[2] = {N, d};
+    cr_assert_eq(pf_npy_write("nan.npy", 2, shape, x), PF_OK);
+    x[2 * 17 + 1] = 0;
+    x[2 * 5] = -INFINITY;
+    cr_assert_eq(pf_npy_write("inf.npy", 2, shape, x), PF_OK);
+    write_file("nandata.cfg", GOOD);
+    const char *nan_data[] = {"training.objective=forward", "training.estimator=ml",
+                              "data.source=file", "data.file=nan.npy"};
+    pf_experiment *e;
+    cr_assert_eq(pf_experiment_load("nandata.cfg", nan_data, 4, &e), PF_OK, "%s", pf_last_error());
+    cr_assert_eq(pf_experiment_build(e), PF_ERR_CONFIG, "%s", pf_last_error());
+    cr_assert_not_null(strstr(pf_last_error(), "key 'data.file': nan.npy: row 17"), "%s",
+                       pf_last_error());
+    pf_experiment_destroy(e);
+    const char *inf_holdout[] = {"data.holdout_file=inf.npy"};
+    cr_assert_eq(pf_experiment_load("nandata.cfg", inf_holdout, 1, &e), PF_OK, "%s",
+                 pf_last_error());
+    cr_assert_eq(pf_experiment_build(e), PF_ERR_CONFIG, "%s", pf_last_error());
+    cr_assert_not_null(strstr(pf_last_error(), "key 'data.holdout_file': inf.npy: row 5"), "%s",
+                       pf_last_error());
+    pf_experiment_destroy(e);
+    remove("nan.npy");
+    remove("inf.npy");
+    remove("nandata.cfg");
+}

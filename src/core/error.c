@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PF_MESSAGE_SIZE 1024
+/* Room for a path of PATH_MAX bytes (or several) and the reason after it. */
+#define PF_MESSAGE_SIZE 16384
 
 static _Thread_local char last_message[PF_MESSAGE_SIZE];
 

@@ -1,4 +1,5 @@
 /* Building an experiment's objects from its validated configuration. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,15 @@ static pf_status load_samples(pf_experiment *e, const char *key, double **data, 
                               "dimensions with %zu values per row",
                               path, pf_target_dim(e->target), ndim, per_row);
     }
+    for (size_t i = 0; i < shape[0] * per_row; i++)
+        if (!isfinite((*data)[i])) { /* else found only as a "non-finite loss" */
+            const double v = (*data)[i];
+            free(*data);
+            *data = NULL;
+            return pf_config_fail(e, pf_config_setting(e, key),
+                                  "%s: row %zu (from 0), value %zu is %g: samples must be finite",
+                                  path, i / per_row, i % per_row, v);
+        }
     *n = (int)shape[0];
     return PF_OK;
 }

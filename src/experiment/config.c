@@ -180,8 +180,19 @@ static pf_status check_integer_text(pf_experiment *e, const config_setting_t *s)
         char *end;
         errno = 0;
         long long v = strtoll(q, &end, 10);
-        if (end == q || *end == 'x' || *end == 'X')
-            return PF_OK; /* not a decimal number (hex is libconfig's business) */
+        if (end == q + 1 && *q == '0' && (*end == 'x' || *end == 'X')) {
+            /* hexadecimal: libconfig keeps the low 32 bits (0xFFFFFFFF → -1) */
+            unsigned long long u = strtoull(q, &end, 16);
+            if (errno == ERANGE || u != (unsigned long long)(long long)config_setting_get_int(s))
+                return pf_config_fail(e, s,
+                                      "%.*s is %llu, beyond a 32-bit int (read as %d): write it "
+                                      "as %.*sL",
+                                      (int)(end - q), q, u, config_setting_get_int(s),
+                                      (int)(end - q), q);
+            return PF_OK;
+        }
+        if (end == q)
+            return PF_OK; /* not a number */
         if (errno == ERANGE || v != (long long)config_setting_get_int(s))
             return pf_config_fail(e, s, "%.*s does not fit in 32 bits: write it as %.*sL",
                                   (int)(end - q), q, (int)(end - q), q);
@@ -321,6 +332,73 @@ static pf_status refuse_includes(const char *path, const char *text)
     return PF_OK;
 }
 
+/* libconfig 1.5 reports "duplicate setting name" without the name: the key
+ * on that line given twice there, else its last key (" 'name'" into buf). */
+static void duplicate_name(const char *path, int number, char *buf, size_t size)
+{
+    char line[4096], keys[16][64];
+    int n = 0;
+    if (number < 1 || !read_line(path, (unsigned)number, line, sizeof line))
+        return;
+    for (const char *p = line; *p && n < 16;) {
+        if (!isalpha((unsigned char)*p) && *p != '_') {
+            p++;
+            continue;
+        }
+        size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*");
+        const char *q = p + len;
+        while (*q == ' ' || *q == '\t')
+            q++;
+        if ((*q == '=' || *q == ':') && len < sizeof keys[0])
+            snprintf(keys[n++], sizeof keys[0], "%.*s", (int)len, p);
+        p += len;
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (strcmp(keys[i], keys[j]) == 0) {
+                snprintf(buf, size, " '%s' (a key given twice)", keys[i]);
+                return;
+            }
+    if (n > 0)
+        snprintf(buf, size, " '%s' (given before in its section)", keys[n - 1]);
+}
+
+/* The dimension of the target from validated keys. */
+static double configured_dim(pf_experiment *e)
+{
+    const char *kind = pf_config_string(e, "target.kind");
+    if (strcmp(kind, "gmm") == 0 || strcmp(kind, "mgm") == 0)
+        return (double)pf_config_int(e, "target.dim");
+    const config_setting_t *lat = pf_config_setting(e, "target.lattice");
+    double V = (double)config_setting_get_int_elem(lat, 0) * config_setting_get_int_elem(lat, 1);
+    return strcmp(kind, "u1") == 0 ? 2 * V : V;
+}
+
+/* Sample counts training would allocate for (doubles per sample: samples.npy
+ * and its log weights, the evaluation buffers; held-out and training sets),
+ * against the same 16 GB as the flow's size check, so that `check` refuses
+ * what `train` could not allocate. */
+static pf_status check_sample_counts(pf_experiment *e)
+{
+    const double d = configured_dim(e), limit = 2e9;
+    const struct {
+        const char *key;
+        double per_sample;
+    } counts[] = {{"eval.samples", 2 * d + 6}, {"data.n_holdout", d + 3}, {"data.n_train", d}};
+    for (int k = 0; k < 3; k++) {
+        const config_setting_t *s = pf_config_setting(e, counts[k].key);
+        if (!s)
+            continue;
+        const double n = (double)pf_config_int(e, counts[k].key);
+        if (n * counts[k].per_sample > limit)
+            return pf_config_fail(e, s,
+                                  "%.0f samples of dimension %.0f need about %.0f GB (limit %.0f "
+                                  "GB): use fewer",
+                                  n, d, n * counts[k].per_sample * 8 / 1e9, limit * 8 / 1e9);
+    }
+    return PF_OK;
+}
+
 pf_status pf_config_load(pf_experiment *e, const char *path, const char *const *overrides,
                          int n_overrides)
 {
@@ -331,10 +409,14 @@ pf_status pf_config_load(pf_experiment *e, const char *path, const char *const *
     free(text);
     PF_TRY(st);
     /* read again by libconfig, for the file name in its settings' sources */
-    if (config_read_file(&e->config, path) != CONFIG_TRUE)
-        return pf_fail(PF_ERR_CONFIG, "%s:%d: %s",
+    if (config_read_file(&e->config, path) != CONFIG_TRUE) {
+        char name[80] = "";
+        if (strcmp(config_error_text(&e->config), "duplicate setting name") == 0)
+            duplicate_name(path, config_error_line(&e->config), name, sizeof name);
+        return pf_fail(PF_ERR_CONFIG, "%s:%d: %s%s",
                        config_error_file(&e->config) ? config_error_file(&e->config) : path,
-                       config_error_line(&e->config), config_error_text(&e->config));
+                       config_error_line(&e->config), config_error_text(&e->config), name);
+    }
     e->overrides = calloc((size_t)(n_overrides > 0 ? n_overrides : 1), sizeof *e->overrides);
     if (!e->overrides)
         return pf_fail(PF_ERR_NOMEM, "cannot allocate overrides");
@@ -353,7 +435,8 @@ pf_status pf_config_load(pf_experiment *e, const char *path, const char *const *
     for (int i = 0; i < n_overrides; i++)
         PF_TRY(pf_config_apply_override(e, overrides[i]));
     PF_TRY(fill_defaults(e));
-    return pf_config_validate(e);
+    PF_TRY(pf_config_validate(e));
+    return check_sample_counts(e);
 }
 
 config_setting_t *pf_config_setting(const pf_experiment *e, const char *path)

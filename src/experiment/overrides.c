@@ -39,11 +39,12 @@ static config_setting_t *copy_value(config_setting_t *parent, const char *name,
  * value again as a 64-bit integer ("3000000000" → 3000000000L). */
 static config_setting_t *widen_integer(config_t *tmp, config_setting_t *v, const char *text)
 {
-    if (config_setting_type(v) != CONFIG_TYPE_INT || strchr(text, 'x') || strchr(text, 'X'))
-        return v; /* hexadecimal is libconfig's business */
+    if (config_setting_type(v) != CONFIG_TYPE_INT)
+        return v;
+    const int hex = strchr(text, 'x') || strchr(text, 'X'); /* 0xFFFFFFFF read as -1 too */
     char *end;
     errno = 0;
-    long long full = strtoll(text, &end, 10);
+    long long full = strtoll(text, &end, hex ? 16 : 10);
     if (*end != '\0')
         return v;
     if (errno == ERANGE)

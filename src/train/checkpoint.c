@@ -164,12 +164,17 @@ static pf_status read_file(const char *path, unsigned char **buf, size_t *size)
     return PF_OK;
 }
 
-/* The first non-finite (or, with nonneg, negative) of n values, or -1. */
+/* The first non-finite (or, with nonneg, negative) of n values, or -1; x
+ * may be misaligned (it follows a description of any length): memcpy, not a
+ * double load (found by fuzzing under UBSan). */
 static long first_bad(const double *x, uint64_t n, int nonneg)
 {
-    for (uint64_t i = 0; i < n; i++)
-        if (!isfinite(x[i]) || (nonneg && x[i] < 0))
+    for (uint64_t i = 0; i < n; i++) {
+        double v;
+        memcpy(&v, (const unsigned char *)x + 8 * i, sizeof v);
+        if (!isfinite(v) || (nonneg && v < 0))
             return (long)i;
+    }
     return -1;
 }
 
@@ -196,11 +201,14 @@ static pf_status check_ranges(const char *path, const checkpoint_view *c)
     } arrays[] = {{"parameters", c->params, 0}, {"adam_m", c->m, 0}, {"adam_v", c->v, 1}};
     for (int k = 0; k < 3; k++) {
         long i = first_bad(arrays[k].x, c->n_params, arrays[k].nonneg);
-        if (i >= 0)
+        if (i >= 0) {
+            double v;
+            memcpy(&v, (const unsigned char *)arrays[k].x + 8 * (size_t)i, sizeof v);
             return pf_fail(PF_ERR_FORMAT,
                            "%s: %s: value %ld is %g (the run diverged or the file is forged; "
                            "a non-finite checkpoint is never loaded)",
-                           path, arrays[k].name, i, arrays[k].x[i]);
+                           path, arrays[k].name, i, v);
+        }
     }
     return PF_OK;
 }
