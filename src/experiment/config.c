@@ -21,7 +21,9 @@
  *   flow.mask = "halves" (realnvp)
  *   flow.zero_init = true
  *   flow.init_scale = 1.0
- *   flow.kernel = 3, flow.mixture = 2, flow.tolerance = 1e-10 (u1)
+ *   flow.conditioner = "dense", flow.symmetry = "none" (realnvp)
+ *   flow.kernel = 3 (realnvp with conditioner "conv", u1)
+ *   flow.mixture = 2, flow.tolerance = 1e-10 (u1)
  *   ode.t1 = 1.0, ode.rtol = 1e-05, ode.atol = 1e-05, ode.max_steps = 10000,
  *   ode.checkpoint_steps = 100, ode.method = "adams",
  *   ode.divergence = "exact" (cnf only)

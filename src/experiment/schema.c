@@ -38,7 +38,9 @@ const key_spec PF_SCHEMA[] = {
     {"flow", "mask", VALUE_STRING, "realnvp", "\"halves\"", 0},
     {"flow", "zero_init", VALUE_BOOL, NULL, "true", 0},
     {"flow", "init_scale", VALUE_FLOAT, NULL, "1.0", 0},
-    {"flow", "kernel", VALUE_INT, "u1", "3", 0},
+    {"flow", "kernel", VALUE_INT, "realnvp u1", "3", 0},
+    {"flow", "conditioner", VALUE_STRING, "realnvp", "\"dense\"", 0},
+    {"flow", "symmetry", VALUE_STRING, "realnvp", "\"none\"", 0},
     {"flow", "mixture", VALUE_INT, "u1", "2", 0},
     {"flow", "tolerance", VALUE_FLOAT, "u1", "1e-10", 0},
 
