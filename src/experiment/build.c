@@ -145,6 +145,12 @@ static pf_status build_flow(pf_experiment *e)
         o.lattice[0] = shape[0];
         o.lattice[1] = shape[1];
     }
+    o.conditioner = strcmp(pf_config_string(e, "flow.conditioner"), "conv") == 0
+                        ? PF_CONDITIONER_CONV
+                        : PF_CONDITIONER_DENSE;
+    o.kernel = (int)pf_config_int(e, "flow.kernel");
+    o.symmetry = strcmp(pf_config_string(e, "flow.symmetry"), "z2") == 0 ? PF_SYMMETRY_Z2
+                                                                         : PF_SYMMETRY_NONE;
     o.zero_init = pf_config_bool(e, "flow.zero_init");
     o.init_scale = pf_config_float(e, "flow.init_scale");
     o.seed = (unsigned long long)pf_config_int(e, "experiment.seed");

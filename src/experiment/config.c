@@ -21,7 +21,9 @@
  *   flow.mask = "halves" (realnvp)
  *   flow.zero_init = true
  *   flow.init_scale = 1.0
- *   flow.kernel = 3, flow.mixture = 2, flow.tolerance = 1e-10 (u1)
+ *   flow.conditioner = "dense", flow.symmetry = "none" (realnvp)
+ *   flow.kernel = 3 (realnvp with conditioner "conv", u1)
+ *   flow.mixture = 2, flow.tolerance = 1e-10 (u1)
  *   flow.field = "mlp" (cnf); with "lattice": flow.features = 8,
  *   flow.frequency = 3.0, flow.parity = "odd", flow.time_basis = 4,
  *   flow.radius = 1.0, flow.kernel_symmetry = "hypercubic"

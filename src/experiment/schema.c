@@ -39,7 +39,9 @@ const key_spec PF_SCHEMA[] = {
     /* zero_init: default by flow kind, set in validate.c (u1 false, else true) */
     {"flow", "zero_init", VALUE_BOOL, NULL, NULL, 0},
     {"flow", "init_scale", VALUE_FLOAT, NULL, "1.0", 0},
-    {"flow", "kernel", VALUE_INT, "u1", "3", 0},
+    {"flow", "kernel", VALUE_INT, "realnvp u1", "3", 0},
+    {"flow", "conditioner", VALUE_STRING, "realnvp", "\"dense\"", 0},
+    {"flow", "symmetry", VALUE_STRING, "realnvp", "\"none\"", 0},
     {"flow", "mixture", VALUE_INT, "u1", "2", 0},
     {"flow", "tolerance", VALUE_FLOAT, "u1", "1e-10", 0},
     /* the vector field of a cnf: "mlp" (flow.hidden, flow.activation) or

@@ -275,6 +275,32 @@ static pf_status check_u1_flow(pf_experiment *e)
     return in_range(e, "flow.init_scale", 0, 0, INFINITY);
 }
 
+/* A coupling's conditioner: a conv one reads the lattice field, so it needs
+ * the checkerboard (hence a phi4 target) and a kernel that fits the lattice. */
+static pf_status check_conditioner(pf_experiment *e, int checkerboard)
+{
+    static const char *const conditioners[] = {"dense", "conv"}, *const symmetries[] = {"none", "z2"};
+    int conv, z2;
+    PF_TRY(one_of(e, "flow.conditioner", conditioners, 2, &conv));
+    PF_TRY(one_of(e, "flow.symmetry", symmetries, 2, &z2));
+    if (!conv)
+        return PF_OK;
+    if (!checkerboard)
+        return pf_config_fail(e, pf_config_setting(e, "flow.conditioner"),
+                              "'conv' needs mask = \"checkerboard\" on a lattice target (phi4), "
+                              "the mask is \"%s\"", pf_config_string(e, "flow.mask"));
+    const config_setting_t *lat = pf_config_setting(e, "target.lattice");
+    long kernel = pf_config_int(e, "flow.kernel");
+    if (kernel < 1 || kernel % 2 == 0 || kernel > config_setting_get_int_elem(lat, 0) ||
+        kernel > config_setting_get_int_elem(lat, 1))
+        return pf_config_fail(e, pf_config_setting(e, "flow.kernel"),
+                              "must be odd and fit the lattice, got %ld", kernel);
+    config_setting_t *hidden = pf_config_setting(e, "flow.hidden");
+    if (config_setting_length(hidden) > 7)
+        return pf_config_fail(e, hidden, "at most 7 hidden conv layers with conditioner \"conv\"");
+    return PF_OK;
+}
+
 static pf_status check_flow(pf_experiment *e)
 {
     static const char *const kinds[] = {"realnvp", "cnf", "u1"};
@@ -311,6 +337,7 @@ static pf_status check_flow(pf_experiment *e)
     if (k == 2 && strcmp(pf_config_string(e, "target.kind"), "phi4") != 0)
         return pf_config_fail(e, pf_config_setting(e, "flow.mask"),
                               "checkerboard needs a lattice target (phi4)");
+    PF_TRY(check_conditioner(e, k == 2));
     long dim = pf_config_setting(e, "target.dim") ? pf_config_int(e, "target.dim") : 4;
     if (dim < 2)
         return pf_config_fail(e, pf_config_setting(e, "target.dim"),
@@ -434,6 +461,14 @@ static pf_status check_size(pf_experiment *e)
                           : 1;
     if (strcmp(kind, "cnf") == 0 && strcmp(pf_config_string(e, "flow.field"), "lattice") == 0)
         return PF_OK; /* a few kernels and per-site features: tiny */
+    if (strcmp(kind, "realnvp") == 0 &&
+        strcmp(pf_config_string(e, "flow.conditioner"), "conv") == 0) {
+        /* per site and branch: columns k·k·C_l and three C_{l+1} arrays per layer */
+        double k = (double)pf_config_int(e, "flow.kernel");
+        double branches = strcmp(pf_config_string(e, "flow.symmetry"), "z2") == 0 ? 2 : 1;
+        params = 0;
+        widths = branches * d * (k * k * (1 + widths) + 3 * (widths + 2)) / 4 - 2 * d;
+    }
     if (strcmp(kind, "u1") == 0) { /* convolutions: tiny parameters, per-site tapes */
         double k = (double)pf_config_int(e, "flow.kernel"), V = d / 2;
         double out = (double)pf_config_int(e, "flow.mixture") + 1;
