@@ -68,7 +68,8 @@ pf_status pf_flow_realnvp_create(const pf_realnvp_options *options, pf_flow **ou
  * Links θ_μ(x) at μ·V + x0·L1 + x1 as in pf_target_u1_create; base uniform on
  * [0, 2π)^{2V}. Layer i updates direction μ = i mod 2 at stripe offset
  * ⌊i/2⌋ mod 4 with a mixture of K tan transforms and a shift, conditioned by
- * a periodic CNN on (cos P, sin P) of the frozen plaquettes. The inverse
+ * a periodic CNN on (cos P, sin P) of the frozen plaquettes ((1, 0) at the
+ * others). The inverse
  * finds each active plaquette by safeguarded Newton (bisection) to
  * `tolerance`; the forward score recursion needs no root finding. */
 typedef struct pf_u1_flow_options {

@@ -1,7 +1,8 @@
 /* The U(1) gauge-equivariant coupling of docs/theory.md §6 and its flow.
  *
  * Forward map at links u: plaquettes P(u) ∈ [0, 2π); the conditioner (a
- * periodic CNN on (cos P, sin P) of the frozen plaquettes) gives K log-scales
+ * periodic CNN on (cos P, sin P) of the frozen plaquettes, (1, 0) on the
+ * others) gives K log-scales
  * s_k and a shift t per site; each active plaquette moves to
  *   P' = (H(P) + t) mod 2π,  H(P) = (1/K) Σ_k h(P; s_k),
  *   h(x; s) = 2·atan2(eˢ sin(x/2), cos(x/2))  (= 2 atan(eˢ tan(x/2)) mod 2π),
@@ -86,7 +87,10 @@ static void log_d_derivatives(int K, const double *s, double x, double D, double
 }
 
 /* The conditioner at links u (B×2V): plaquettes into the tape and the CNN
- * on (cos P, sin P) of the frozen plaquettes. */
+ * on (cos P, sin P) of the frozen plaquettes and (1, 0) elsewhere, the value
+ * of P = 0, as the reference implementation feeds it (the constant marks
+ * where the unfrozen sites lie; with (0, 0) there the flow learns measurably
+ * slower). */
 static void condition(u1_layer *c, const double *params, int B, const double *u)
 {
     const int V = c->V;
@@ -96,7 +100,7 @@ static void condition(u1_layer *c, const double *params, int B, const double *u)
         for (int x = 0; x < V; x++) {
             P[x] = wrap_2pi(P[x]);
             double *in = c->cin + ((size_t)b * V + x) * 2;
-            in[0] = c->frozen[x] ? cos(P[x]) : 0.0;
+            in[0] = c->frozen[x] ? cos(P[x]) : 1.0;
             in[1] = c->frozen[x] ? sin(P[x]) : 0.0;
         }
     }
@@ -462,8 +466,9 @@ pf_status pf_flow_u1_create(const pf_u1_flow_options *o, pf_flow **out)
                            o->init_scale);
     }
     snprintf((*out)->description, sizeof (*out)->description,
-             "u1 lattice=%dx%d layers=%d K=%d kernel=%d activation=%s ", o->L0, o->L1,
-             o->n_layers, o->n_mixture, o->kernel, o->activation ? o->activation : "leaky_relu");
+             "u1 lattice=%dx%d layers=%d K=%d kernel=%d activation=%s unfrozen=(1,0) ", o->L0,
+             o->L1, o->n_layers, o->n_mixture, o->kernel,
+             o->activation ? o->activation : "leaky_relu");
     pf_flow_describe_widths(*out, o->n_hidden, o->hidden);
     return PF_OK;
 }
