@@ -211,14 +211,15 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, const do
                c->name, pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k],
                ratio, flop_cell, ceiling[0], ceiling[1], nfe_cell, peak_rss_mb(),
                busy ? "busy" : "");
-        fprintf(csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.1f,%d\n",
-                c->name, pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k],
-                mins[k], ratio, c->counts_flops ? gflops : NAN,
-                c->counts_flops ? gflops / adjacent : NAN, ceiling[0], ceiling[1],
-                pf_flow_ode_stats(c->flow) ? m[k].nfe_f : NAN,
-                pf_flow_ode_stats(c->flow) ? m[k].nfe_b : NAN,
-                pf_flow_ode_stats(c->flow) ? m[k].steps_f : NAN,
-                pf_flow_ode_stats(c->flow) ? m[k].steps_b : NAN, peak_rss_mb(), busy);
+        fprintf(
+            csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.1f,%d,%zu\n",
+            c->name, pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k],
+            ratio, c->counts_flops ? gflops : NAN, c->counts_flops ? gflops / adjacent : NAN,
+            ceiling[0], ceiling[1], pf_flow_ode_stats(c->flow) ? m[k].nfe_f : NAN,
+            pf_flow_ode_stats(c->flow) ? m[k].nfe_b : NAN,
+            pf_flow_ode_stats(c->flow) ? m[k].steps_f : NAN,
+            pf_flow_ode_stats(c->flow) ? m[k].steps_b : NAN, peak_rss_mb(), busy,
+            pf_flow_n_params(c->flow));
     }
     fflush(stdout);
 }
@@ -398,7 +399,7 @@ int pf_bench_main(int argc, char **argv)
     print_header(&o);
     fprintf(csv, "case,objective,estimator,median_ms,min_ms,ratio,gflops,fraction_of_dgemm,"
                  "dgemm_before,dgemm_after,nfe_forward,nfe_backward,steps_forward,steps_backward,"
-                 "peak_rss_mb,busy\n");
+                 "peak_rss_mb,busy,n_params\n");
     bench_case cases[BENCH_MAX_CASES];
     int n = 0;
     st = bench_make_cases(o.quick, cases, &n);
