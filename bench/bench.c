@@ -357,15 +357,10 @@ static pf_status run_case(const bench_options *o, bench_case *c, FILE *csv, FILE
     return PF_OK;
 }
 
-static int any_case_matches(int quick, const char *text)
+/* Whether --case selects case i (every case without --case). */
+static int selected(const bench_options *o, const bench_case *c)
 {
-    bench_case cases[BENCH_MAX_CASES];
-    int n = 0, found = 0;
-    if (bench_make_cases(quick, cases, &n) == PF_OK)
-        for (int i = 0; i < n; i++)
-            found = found || strstr(cases[i].name, text) != NULL;
-    bench_free_cases(cases, n);
-    return found;
+    return !o->only || strstr(c->name, o->only) != NULL;
 }
 
 int pf_bench_main(int argc, char **argv)
@@ -377,11 +372,20 @@ int pf_bench_main(int argc, char **argv)
     int bad = parse_options(argc, argv, &o);
     if (bad)
         return bad;
-    if (o.only && !any_case_matches(o.quick, o.only))
+    bench_case cases[BENCH_MAX_CASES];
+    int n = 0, n_selected = 0;
+    pf_status st = bench_make_cases(o.quick, cases, &n);
+    for (int i = 0; st == PF_OK && i < n; i++)
+        n_selected += selected(&o, &cases[i]);
+    if (st == PF_OK && n_selected == 0) {
+        bench_free_cases(cases, n);
         return usage("no case name contains the --case text");
-    pf_status st = pf_make_directories(o.dir);
+    }
+    if (st == PF_OK)
+        st = pf_make_directories(o.dir);
     if (st != PF_OK) {
         fprintf(stderr, "pathflow: %s\n", pf_last_error());
+        bench_free_cases(cases, n);
         return 3;
     }
     char path[4400], ratios_path[4400];
@@ -394,17 +398,15 @@ int pf_bench_main(int argc, char **argv)
             fclose(csv);
         if (ratios)
             fclose(ratios);
+        bench_free_cases(cases, n);
         return 3;
     }
     print_header(&o);
     fprintf(csv, "case,objective,estimator,median_ms,min_ms,ratio,gflops,fraction_of_dgemm,"
                  "dgemm_before,dgemm_after,nfe_forward,nfe_backward,steps_forward,steps_backward,"
                  "peak_rss_mb,busy,n_params\n");
-    bench_case cases[BENCH_MAX_CASES];
-    int n = 0;
-    st = bench_make_cases(o.quick, cases, &n);
     for (int i = 0; st == PF_OK && i < n; i++)
-        if (!o.only || strstr(cases[i].name, o.only))
+        if (selected(&o, &cases[i]))
             st = run_case(&o, &cases[i], csv, ratios);
     bench_free_cases(cases, n);
     fclose(csv);
