@@ -2,7 +2,9 @@
  * step (sampling included, optimiser excluded) for each case and estimator,
  * measured interleaved in one run (so drift cancels), with ratios to the
  * standard estimator of the same objective, achieved GEMM GFLOP/s against
- * the machine's own DGEMM rate, peak memory and, for CNFs, RHS evaluations.
+ * the machine's own DGEMM rate measured just before and after the case (rows
+ * whose spread says the machine was busy are flagged), peak memory and, for
+ * CNFs, RHS evaluations.
  * Markdown on stdout, bench.csv and bench.png (gnuplot) in DIR. */
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/linalg.h"
+#include "core/vmath.h"
 #include "core/workspace.h"
 
 pf_status pf_make_directories(const char *path); /* src/experiment/run.c */
@@ -46,15 +49,25 @@ double bench_median(int n, double *v)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* DGEMM GFLOP/s through the same BLAS: the median of 5 n×n products. */
+/* DGEMM GFLOP/s through the same BLAS and thread policy (pf_gemm): the median
+ * of 5 n×n products after 3 unmeasured ones (which also settle pf_gemm's
+ * choice of threads for this size). Measured before and after every case, so
+ * that each case is compared with the rate the machine gave at that time. */
 static double dgemm_ceiling(int n)
 {
     double *A = pf_alloc_doubles((size_t)n * n, "bench"),
            *B = pf_alloc_doubles((size_t)n * n, "bench");
     double *C = pf_alloc_doubles((size_t)n * n, "bench"), t[5];
+    if (!A || !B || !C) {
+        pf_free(A);
+        pf_free(B);
+        pf_free(C);
+        return NAN;
+    }
     for (size_t i = 0; i < (size_t)n * n; i++)
         A[i] = B[i] = 1.0 / (1.0 + (double)(i % 97));
-    pf_gemm(0, 0, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
+    for (int r = 0; r < 3; r++)
+        pf_gemm(0, 0, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
     for (int r = 0; r < 5; r++) {
         double t0 = bench_now();
         pf_gemm(0, 0, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
@@ -166,8 +179,15 @@ static double peak_rss_mb(void)
     return (double)u.ru_maxrss / 1024.0;
 }
 
-/* One table row per estimator; returns the medians (ms) in med[]. */
-static void report_case(FILE *csv, const bench_case *c, measurement *m, double ceiling)
+/* A row is flagged "busy" when its timings say the machine was not ours alone:
+ * median > BUSY_SPREAD × minimum, or the DGEMM ceilings before and after the
+ * case differ by more than BUSY_CEILING_DRIFT (relative to the larger). */
+#define BUSY_SPREAD 2.0
+#define BUSY_CEILING_DRIFT 0.25
+
+/* One table row per estimator. ceiling[0..1]: DGEMM GFLOP/s before and after
+ * the case; the case's GEMM rate is reported against their mean. */
+static void report_case(FILE *csv, const bench_case *c, measurement *m, const double ceiling[2])
 {
     double med[N_EST], mins[N_EST];
     for (int k = 0; k < N_EST; k++) {
@@ -176,6 +196,9 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, double c
         med[k] = 1e3 * bench_median(m[k].n, sorted);
         mins[k] = 1e3 * sorted[0];
     }
+    const double adjacent = 0.5 * (ceiling[0] + ceiling[1]);
+    const int drifted =
+        fabs(ceiling[0] - ceiling[1]) > BUSY_CEILING_DRIFT * fmax(ceiling[0], ceiling[1]);
     for (int k = 0; k < N_EST; k++) {
         double ratio = med[k] / med[k < 3 ? 0 : 3], gflops = m[k].flops / (med[k] * 1e-3) * 1e-9;
         char flop_cell[64] = "", nfe_cell[128] = "", ratio_cell[96];
@@ -188,22 +211,26 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, double c
                      "minimum)", mins[k] / mins[base], spread);
         else
             snprintf(ratio_cell, sizeof ratio_cell, "%.2f", ratio);
+        const int busy = drifted || med[k] > BUSY_SPREAD * mins[k];
         if (c->counts_flops)
-            snprintf(flop_cell, sizeof flop_cell, "%.2f (%.0f%%)", gflops, 100 * gflops / ceiling);
+            snprintf(flop_cell, sizeof flop_cell, "%.2f (%.0f%%)", gflops, 100 * gflops / adjacent);
         if (pf_flow_ode_stats(c->flow))
             snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f (%.0f / %.0f steps; %.1f / %.1f per solver step)",
                      m[k].nfe_f, m[k].nfe_b, m[k].steps_f, m[k].steps_b,
                      m[k].nfe_f / fmax(m[k].steps_f, 1), m[k].nfe_b / fmax(m[k].steps_b, 1));
-        printf("| %s | %s | %s | %.3f | %.3f | %s | %s | %s | %.0f |\n", c->name,
-               pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio_cell,
-               flop_cell, nfe_cell, peak_rss_mb());
-        fprintf(csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.1f\n", c->name,
-                pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k], ratio,
-                c->counts_flops ? gflops : NAN, c->counts_flops ? gflops / ceiling : NAN,
-                pf_flow_ode_stats(c->flow) ? m[k].nfe_f : NAN,
-                pf_flow_ode_stats(c->flow) ? m[k].nfe_b : NAN,
-                pf_flow_ode_stats(c->flow) ? m[k].steps_f : NAN,
-                pf_flow_ode_stats(c->flow) ? m[k].steps_b : NAN, peak_rss_mb());
+        printf("| %s | %s | %s | %.3f | %.3f | %s | %s | %.1f / %.1f | %s | %.0f | %s |\n",
+               c->name, pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k],
+               ratio_cell, flop_cell, ceiling[0], ceiling[1], nfe_cell, peak_rss_mb(),
+               busy ? "busy" : "");
+        fprintf(
+            csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.1f,%d,%zu\n",
+            c->name, pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k],
+            ratio, c->counts_flops ? gflops : NAN, c->counts_flops ? gflops / adjacent : NAN,
+            ceiling[0], ceiling[1], pf_flow_ode_stats(c->flow) ? m[k].nfe_f : NAN,
+            pf_flow_ode_stats(c->flow) ? m[k].nfe_b : NAN,
+            pf_flow_ode_stats(c->flow) ? m[k].steps_f : NAN,
+            pf_flow_ode_stats(c->flow) ? m[k].steps_b : NAN, peak_rss_mb(), busy,
+            pf_flow_n_params(c->flow));
     }
     fflush(stdout);
 }
@@ -234,72 +261,168 @@ static void plot(const char *dir)
         fprintf(stderr, "pathflow bench: gnuplot failed; no bench.png\n");
 }
 
+typedef struct bench_options {
+    int quick, rounds, threads;
+    const char *dir, *only; /* only: run the cases whose name contains it (NULL: all) */
+} bench_options;
+
+static int usage(const char *problem)
+{
+    if (problem)
+        fprintf(stderr, "pathflow bench: %s\n", problem);
+    fprintf(stderr, "usage: pathflow bench [--quick] [--out DIR] [--case NAME] [--rounds N]\n"
+                    "                      [--threads N] [--simd scalar|avx2|avx512]\n"
+                    "       mpirun -np N pathflow bench --mpi [--quick] [--out DIR]\n");
+    return 2;
+}
+
+/* A whole number in [lo, hi] from `text` of option `name`, or -1 with a message. */
+static int parse_count(const char *name, const char *text, int lo, int hi)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "pathflow bench: %s '%s' is not a whole number in [%d, %d]\n", name, text,
+                lo, hi);
+        return -1;
+    }
+    return (int)v;
+}
+
+/* 0 on success, else the exit status. */
+static int parse_options(int argc, char **argv, bench_options *o)
+{
+    *o = (bench_options){0, 0, 0, "runs/bench", NULL};
+    for (int i = 1; i < argc; i++) {
+        const int has_value = i + 1 < argc;
+        if (strcmp(argv[i], "--quick") == 0)
+            o->quick = 1;
+        else if (strcmp(argv[i], "--out") == 0 && has_value)
+            o->dir = argv[++i];
+        else if (strcmp(argv[i], "--case") == 0 && has_value)
+            o->only = argv[++i];
+        else if (strcmp(argv[i], "--rounds") == 0 && has_value) {
+            if ((o->rounds = parse_count("--rounds", argv[++i], 1, 60)) < 0)
+                return 2;
+        } else if (strcmp(argv[i], "--threads") == 0 && has_value) {
+            if ((o->threads = parse_count("--threads", argv[++i], 1, 1024)) < 0)
+                return 2;
+        } else if (strcmp(argv[i], "--simd") == 0 && has_value) {
+            const char *want = argv[++i];
+            int found = -1;
+            for (int level = PF_SIMD_SCALAR; level <= PF_SIMD_AVX512; level++)
+                if (strcmp(want, pf_simd_name((pf_simd)level)) == 0)
+                    found = level;
+            if (found < 0)
+                return usage("--simd takes scalar, avx2 or avx512");
+            if (pf_simd_use((pf_simd)found) != (pf_simd)found)
+                fprintf(stderr, "pathflow bench: this CPU has no %s; using %s\n", want,
+                        pf_simd_name(pf_simd_active()));
+        } else
+            return usage(NULL);
+    }
+    if (o->rounds == 0)
+        o->rounds = o->quick ? 3 : 10;
+    if (o->threads > 0)
+        pf_blas_set_threads(o->threads);
+    return 0;
+}
+
+static void print_header(const bench_options *o)
+{
+    printf(
+        "# pathflow bench%s\n\nBLAS threads: up to %d (one or all per product, whichever "
+        "pf_gemm measures faster for its size); activations: %s. Times in ms per gradient step "
+        "(sampling included, optimiser excluded), medians and minima over %d interleaved "
+        "rounds; ratio = median / median of the standard estimator (total for reverse, ml for "
+        "forward) in the same run. DGEMM GFLOP/s through the same BLAS measured before / after "
+        "each case; a case's GEMM rate is given against their mean. busy: median > %.0f× "
+        "minimum or the two DGEMM rates differ by > %.0f%% (the machine was not ours alone).\n\n",
+        o->quick ? " --quick" : "", pf_blas_threads(), pf_simd_name(pf_simd_active()), o->rounds,
+        BUSY_SPREAD, 100 * BUSY_CEILING_DRIFT);
+    printf("| case | objective | estimator | median ms | min ms | ratio | GEMM GFLOP/s (of DGEMM) "
+           "| DGEMM before / after | RHS evals fwd / adjoint per step | peak RSS MB of the case "
+           "| flag |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+}
+
+/* One case: measure, report, append its ratios. */
+static pf_status run_case(const bench_options *o, bench_case *c, FILE *csv, FILE *ratios)
+{
+    measurement m[N_EST];
+    double ceiling[2];
+    const int n = o->quick ? 256 : 512;
+    ceiling[0] = dgemm_ceiling(n);
+    reset_peak_rss();
+    PF_TRY(measure_case(c, o->quick ? 1 : 2, o->rounds, m));
+    ceiling[1] = dgemm_ceiling(n);
+    report_case(csv, c, m, ceiling);
+    fprintf(ratios, "\"%s\"", c->name);
+    double base[2] = {0, 0};
+    for (int k = 0; k < N_EST; k++) {
+        double sorted[64];
+        memcpy(sorted, m[k].seconds, (size_t)m[k].n * sizeof *sorted);
+        double med = bench_median(m[k].n, sorted);
+        if (k == 0 || k == 3)
+            base[k / 3] = med;
+        fprintf(ratios, " %.4f", med / base[k / 3]);
+    }
+    fprintf(ratios, "\n");
+    return PF_OK;
+}
+
+/* Whether --case selects case i (every case without --case). */
+static int selected(const bench_options *o, const bench_case *c)
+{
+    return !o->only || strstr(c->name, o->only) != NULL;
+}
+
 int pf_bench_main(int argc, char **argv)
 {
     if (pf_cli_wants_help(argc, argv))
         return pf_cli_help("bench", stdout);
-    int quick = 0;
-    const char *dir = "runs/bench";
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--mpi") == 0)
             return pf_bench_mpi_main(argc, argv);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            quick = 1;
-        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
-            dir = argv[++i];
-        else {
-            fprintf(stderr, "usage: pathflow bench [--quick] [--out DIR]\n"
-                            "       mpirun -np N pathflow bench --mpi [--quick] [--out DIR]\n");
-            return 2;
-        }
+    bench_options o;
+    int bad = parse_options(argc, argv, &o);
+    if (bad)
+        return bad;
+    bench_case cases[BENCH_MAX_CASES];
+    int n = 0, n_selected = 0;
+    pf_status st = bench_make_cases(o.quick, cases, &n);
+    for (int i = 0; st == PF_OK && i < n; i++)
+        n_selected += selected(&o, &cases[i]);
+    if (st == PF_OK && n_selected == 0) {
+        bench_free_cases(cases, n);
+        return usage("no case name contains the --case text");
     }
-    pf_status st = pf_make_directories(dir);
+    if (st == PF_OK)
+        st = pf_make_directories(o.dir);
     if (st != PF_OK) {
         fprintf(stderr, "pathflow: %s\n", pf_last_error());
+        bench_free_cases(cases, n);
         return 3;
     }
-    double ceiling = dgemm_ceiling(quick ? 256 : 1024);
-    printf("# pathflow bench%s\n\nDGEMM through the same BLAS: %.2f GFLOP/s. Times in ms per "
-           "gradient step (sampling included, optimiser excluded), medians and minima over %d "
-           "interleaved rounds; ratio = median / median of the standard estimator (total for "
-           "reverse, ml for forward) in the same run.\n\n",
-           quick ? " --quick" : "", ceiling, quick ? 3 : 10);
-    printf("| case | objective | estimator | median ms | min ms | ratio | GEMM GFLOP/s (of DGEMM) "
-           "| RHS evals fwd / adjoint per step | peak RSS MB of the case "
-           "|\n|---|---|---|---|---|---|---|---|---|\n");
     char path[4400], ratios_path[4400];
-    snprintf(path, sizeof path, "%s/bench.csv", dir);
-    snprintf(ratios_path, sizeof ratios_path, "%s/bench_ratios.dat", dir);
+    snprintf(path, sizeof path, "%s/bench.csv", o.dir);
+    snprintf(ratios_path, sizeof ratios_path, "%s/bench_ratios.dat", o.dir);
     FILE *csv = fopen(path, "w"), *ratios = fopen(ratios_path, "w");
     if (!csv || !ratios) {
-        fprintf(stderr, "pathflow bench: cannot write into %s\n", dir);
+        fprintf(stderr, "pathflow bench: cannot write into %s\n", o.dir);
+        if (csv)
+            fclose(csv);
+        if (ratios)
+            fclose(ratios);
+        bench_free_cases(cases, n);
         return 3;
     }
+    print_header(&o);
     fprintf(csv, "case,objective,estimator,median_ms,min_ms,ratio,gflops,fraction_of_dgemm,"
-                 "nfe_forward,nfe_backward,steps_forward,steps_backward,peak_rss_mb\n");
-    bench_case cases[BENCH_MAX_CASES];
-    int n = 0;
-    st = bench_make_cases(quick, cases, &n);
-    for (int i = 0; st == PF_OK && i < n; i++) {
-        measurement m[N_EST];
-        reset_peak_rss();
-        st = measure_case(&cases[i], quick ? 1 : 2, quick ? 3 : 10, m);
-        if (st != PF_OK)
-            break;
-        report_case(csv, &cases[i], m, ceiling);
-        fprintf(ratios, "\"%s\"", cases[i].name);
-        double base[2] = {0, 0};
-        for (int k = 0; k < N_EST; k++) {
-            double sorted[64];
-            memcpy(sorted, m[k].seconds, (size_t)m[k].n * sizeof *sorted);
-            double med = bench_median(m[k].n, sorted);
-            if (k == 0 || k == 3)
-                base[k / 3] = med;
-            fprintf(ratios, " %.4f", med / base[k / 3]);
-        }
-        fprintf(ratios, "\n");
-    }
+                 "dgemm_before,dgemm_after,nfe_forward,nfe_backward,steps_forward,steps_backward,"
+                 "peak_rss_mb,busy,n_params\n");
+    for (int i = 0; st == PF_OK && i < n; i++)
+        if (selected(&o, &cases[i]))
+            st = run_case(&o, &cases[i], csv, ratios);
     bench_free_cases(cases, n);
     fclose(csv);
     fclose(ratios);
@@ -307,7 +430,7 @@ int pf_bench_main(int argc, char **argv)
         fprintf(stderr, "pathflow: %s\n", pf_last_error());
         return 1;
     }
-    plot(dir);
-    printf("\nCSV: %s/bench.csv, chart: %s/bench.png\n", dir, dir);
+    plot(o.dir);
+    printf("\nCSV: %s/bench.csv, chart: %s/bench.png\n", o.dir, o.dir);
     return 0;
 }

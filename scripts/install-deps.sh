@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential cmake pkg-config make \
-libsundials-dev libopenblas-dev liblapacke-dev libconfig-dev \
+libsundials-dev libopenblas-dev liblapacke-dev libconfig-dev libsleef-dev \
 libcriterion-dev librandom123-dev gnuplot-nox \
 libopenmpi-dev openmpi-bin valgrind \
 python3-numpy python3-pytest"

@@ -84,3 +84,44 @@ Test(linalg, log_determinant_and_sign_match_exact_values)
     double S[4] = {1, 2, 2, 4};
     cr_assert_eq(pf_logdet_lu(2, S, &logabs, &sign), PF_ERR_NUMERIC);
 }
+
+/* pf_gemm runs products below ~4 MFLOP on one thread and, above, measures one
+ * thread against all of them per size class: the first large product of a
+ * class runs on one, the second on all; every result equals the naive loop. */
+Test(linalg, gemm_threads_follow_the_product_size_and_results_do_not_depend_on_them)
+{
+    enum { n = 160 }; /* 2·160³ = 8.2 MFLOP */
+    static double A[n * n], B[n * n], C[n * n], ref[n * n];
+    pft_fill_normal(7, n * n, A, 1);
+    pft_fill_normal(8, n * n, B, 1);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int k = 0; k < n; k++)
+                s += A[i * n + k] * B[k * n + j];
+            ref[i * n + j] = s;
+        }
+    const int saved = pf_blas_threads();
+    pf_blas_set_threads(2);
+    cr_assert_eq(pf_blas_threads(), 2);
+    int used[3] = {0, 0, 0};
+    for (int r = 0; r < 40; r++) {
+        pf_gemm(0, 0, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
+        const int t = pf_gemm_last_threads();
+        cr_assert(t == 1 || t == 2, "product %d used %d threads", r, t);
+        if (r < 2)
+            cr_assert_eq(t, r + 1, "product %d of a new size class: measure %d thread(s) first", r,
+                         r + 1);
+        used[t]++;
+        cr_assert_lt(pft_rel_err(n * n, C, ref, 1e-300), 1e-14, "product %d (%d threads)", r,
+                     t);
+    }
+    cr_assert_geq(used[1], 2, "one thread re-measured");
+    cr_assert_geq(used[2], 2, "two threads re-measured");
+    pf_gemm(0, 0, 20, 20, 20, 1.0, A, n, B, n, 0.0, C, n); /* 16 kFLOP */
+    cr_assert_eq(pf_gemm_last_threads(), 1, "a small product runs on one thread");
+    pf_blas_set_threads(1);
+    pf_gemm(0, 0, n, n, n, 1.0, A, n, B, n, 0.0, C, n);
+    cr_assert_eq(pf_gemm_last_threads(), 1, "with one thread allowed, never more");
+    pf_blas_set_threads(saved);
+}

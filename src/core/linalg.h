@@ -37,8 +37,13 @@ pf_status pf_logdet_lu(int n, double *A, double *logabsdet, int *sign);
  * start (2·M·N·K per call): the benchmarks' achieved-GFLOP/s figures. */
 double pf_gemm_flops(void);
 
-/* Number of threads BLAS uses (informational). */
+/* The most threads a product may use (OpenBLAS's count at the first product,
+ * i.e. OPENBLAS_NUM_THREADS or the cores, or what pf_blas_set_threads set).
+ * pf_gemm runs small products on one thread and larger ones on one or all,
+ * whichever it measured faster for products of that size (linalg.c). */
 int pf_blas_threads(void);
 void pf_blas_set_threads(int n);
+/* The thread count pf_gemm used for this thread's last product. */
+int pf_gemm_last_threads(void);
 
 #endif

@@ -13,114 +13,15 @@
 #include "core/linalg.h"
 #include "core/workspace.h"
 
-#define LEAKY_SLOPE 0.01
-#define N_ACTIVATIONS 5
-#define VALID_ACTIVATIONS "identity, tanh, softplus, relu, leaky_relu"
-
-static const char *const ACTIVATION_NAMES[N_ACTIVATIONS] = {"identity", "tanh", "softplus", "relu",
-                                                            "leaky_relu"};
-
-const char *pf_activation_name(pf_activation act)
-{
-    return (unsigned)act < N_ACTIVATIONS ? ACTIVATION_NAMES[act] : "(not an activation)";
-}
-
-pf_status pf_activation_from_name(const char *name, pf_activation *act)
-{
-    if (!name)
-        return pf_fail(PF_ERR_ARG, "activation name is NULL (valid: " VALID_ACTIVATIONS ")");
-    for (int i = 0; i < N_ACTIVATIONS; i++)
-        if (strcmp(name, ACTIVATION_NAMES[i]) == 0) {
-            *act = (pf_activation)i;
-            return PF_OK;
-        }
-    return pf_fail(PF_ERR_ARG, "activation '%s' unknown (valid: " VALID_ACTIVATIONS ")", name);
-}
-
-/* ---- activations: σ, σ', σ'' of one value --------------------------------- */
-
-static inline void tanh_eval(double z, double *s, double *ds, double *d2s)
-{
-    *s = tanh(z);
-    *ds = 1.0 - *s * *s;    /* σ' = 1 − tanh² */
-    *d2s = -2.0 * *s * *ds; /* σ'' = −2 tanh σ' */
-}
-
-/* softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^{−|z|}): one exp, which
- * never overflows; σ' is the logistic function and σ'' = σ'(1 − σ'). */
-static inline void softplus_eval(double z, double *s, double *ds, double *d2s)
-{
-    const double e = exp(-fabs(z));
-    *s = fmax(z, 0.0) + log1p(e);
-    *ds = z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-    *d2s = *ds * (1.0 - *ds);
-}
-
-/* relu and leaky relu: σ'(0) is taken from the left (0, resp. the slope). */
-static inline void relu_eval(double z, double *s, double *ds, double *d2s)
-{
-    *s = z > 0 ? z : 0.0;
-    *ds = z > 0 ? 1.0 : 0.0;
-    *d2s = 0.0;
-}
-
-static inline void leaky_relu_eval(double z, double *s, double *ds, double *d2s)
-{
-    *s = z > 0 ? z : LEAKY_SLOPE * z;
-    *ds = z > 0 ? 1.0 : LEAKY_SLOPE;
-    *d2s = 0.0;
-}
-
-static inline void identity_eval(double z, double *s, double *ds, double *d2s)
-{
-    *s = z;
-    *ds = 1.0;
-    *d2s = 0.0;
-}
-
-/* The switch sits outside the loop so that each loop inlines one activation. */
-#define ACTIVATION_LOOP(element_eval)                                                              \
-    for (size_t i = 0; i < n; i++) {                                                               \
-        double v, d1, d2;                                                                          \
-        element_eval(z[i], &v, &d1, &d2);                                                          \
-        if (s)                                                                                     \
-            s[i] = v;                                                                              \
-        if (ds)                                                                                    \
-            ds[i] = d1;                                                                            \
-        if (d2s)                                                                                   \
-            d2s[i] = d2;                                                                           \
-    }
-
-/* z: n → s = σ(z), ds = σ'(z), d2s = σ''(z): n each, each optional. */
-void pf_activation_eval(pf_activation act, size_t n, const double *z, double *s, double *ds,
-                        double *d2s)
-{
-    switch (act) {
-    case PF_ACT_TANH: ACTIVATION_LOOP(tanh_eval) break;
-    case PF_ACT_SOFTPLUS: ACTIVATION_LOOP(softplus_eval) break;
-    case PF_ACT_RELU: ACTIVATION_LOOP(relu_eval) break;
-    case PF_ACT_LEAKY_RELU: ACTIVATION_LOOP(leaky_relu_eval) break;
-    case PF_ACT_IDENTITY:
-    default: ACTIVATION_LOOP(identity_eval) break;
-    }
-}
-
-#undef ACTIVATION_LOOP
-
-/* σ'' ≡ 0 (away from kinks): the σ'' term of docs/theory.md §7 vanishes. */
-static int has_curvature(pf_activation act)
-{
-    return act == PF_ACT_TANH || act == PF_ACT_SOFTPLUS;
-}
-
 /* ---- description and parameters ------------------------------------------ */
 
 static pf_status check_activation(pf_activation act, const char *field)
 {
-    if ((unsigned)act < N_ACTIVATIONS)
+    if ((unsigned)act < PF_N_ACTIVATIONS)
         return PF_OK;
-    return pf_fail(PF_ERR_ARG, "mlp: %s = %d is not an activation (valid: " VALID_ACTIVATIONS ")",
-                   field, (int)act);
+    return pf_fail(PF_ERR_ARG,
+                   "mlp: %s = %d is not an activation (valid: " PF_VALID_ACTIVATIONS ")", field,
+                   (int)act);
 }
 
 /* hidden: n_hidden widths. Everything is checked before *mlp is filled in. */
@@ -191,8 +92,10 @@ struct pf_mlp_tape {
     const double *x;                 /* B×n_0: input of the last forward */
     const double *xdot;              /* B×T×n_0: input tangents of the last tangent pass */
     double *z[PF_MLP_MAX_LAYERS];    /* B×n_{l+1}: pre-activations */
-    double *a[PF_MLP_MAX_LAYERS];    /* B×n_{l+1}: activations (l < L−1; y is the caller's) */
-    double *ds[PF_MLP_MAX_LAYERS];   /* B×n_{l+1}: σ'(z) */
+    double *a[PF_MLP_MAX_LAYERS];    /* B×n_{l+1}: activations (the last layer's only if
+                                        σ' is computed from σ; y itself is the caller's) */
+    double *ds[PF_MLP_MAX_LAYERS];   /* B×n_{l+1}: σ'(z), computed on first use after a forward */
+    int ds_ready[PF_MLP_MAX_LAYERS]; /* ds[l] holds σ'(z_l) of the last forward */
     double *zdot[PF_MLP_MAX_LAYERS]; /* (B·T)×n_{l+1}: tangents of z */
     double *adot[PF_MLP_MAX_LAYERS]; /* (B·T)×n_{l+1}: tangents of a (l < L−1) */
     double *bar[2];                  /* B×max_width: activation cotangents (ping-pong) */
@@ -225,7 +128,7 @@ static size_t tape_layout(const pf_mlp *mlp, pf_mlp_tape *t, pf_arena *arena)
         const int hidden = l < mlp->n_layers - 1;
         TAKE(t->z[l], B * n);
         TAKE(t->ds[l], B * n);
-        if (hidden)
+        if (hidden || pf_activation_slope_needs_value(mlp->output_act))
             TAKE(t->a[l], B * n);
         if (BT)
             TAKE(t->zdot[l], BT * n);
@@ -281,8 +184,10 @@ void pf_mlp_tape_destroy(pf_mlp_tape *tape)
 
 /* ---- forward and its VJPs ------------------------------------------------- */
 
-/* x: B×n_0 → y: B×n_L; tape: z_l, σ'(z_l), a_l: B×n_{l+1}. W_l: n_{l+1}×n_l, b_l: n_{l+1}.
- * Layer l: z = u Wᵀ + b (bias broadcast, then one GEMM with beta = 1), a = σ(z). */
+/* x: B×n_0 → y: B×n_L; tape: z_l, a_l: B×n_{l+1}. W_l: n_{l+1}×n_l, b_l: n_{l+1}.
+ * Layer l: z = u Wᵀ + b (bias broadcast, then one GEMM with beta = 1), a = σ(z).
+ * σ'(z) is left to the first pass that needs it (layer_slope): a forward that
+ * is not differentiated (sampling, most ODE right-hand sides) never pays for it. */
 void pf_mlp_forward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int B, const double *x,
                     double *y)
 {
@@ -295,10 +200,25 @@ void pf_mlp_forward(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int
         for (int r = 0; r < B; r++)
             memcpy(z + (size_t)r * n_out, b, (size_t)n_out * sizeof *z);
         pf_gemm(0, 1, B, n_out, n_in, 1.0, u, n_in, W, n_in, 1.0, z, n_out);
-        double *a = (l == mlp->n_layers - 1) ? y : t->a[l];
-        pf_activation_eval(layer_act(mlp, l), (size_t)B * n_out, z, a, t->ds[l], NULL);
+        const int last = l == mlp->n_layers - 1;
+        double *a = last ? y : t->a[l];
+        pf_activation_value(layer_act(mlp, l), (size_t)B * n_out, z, a);
+        if (last && t->a[l]) /* σ' of the output layer is computed from σ */
+            memcpy(t->a[l], y, (size_t)B * n_out * sizeof *y);
+        t->ds_ready[l] = 0;
         u = a;
     }
+}
+
+/* σ'(z_l) of the last forward (B×n_{l+1}), computed on the first call after it. */
+static const double *layer_slope(const pf_mlp *mlp, pf_mlp_tape *t, int l, int B)
+{
+    if (!t->ds_ready[l]) {
+        pf_activation_slope(layer_act(mlp, l), (size_t)B * mlp->width[l + 1], t->z[l], t->a[l],
+                            t->ds[l]);
+        t->ds_ready[l] = 1;
+    }
+    return t->ds[l];
 }
 
 /* The input of layer l in the last forward: B×n_l. */
@@ -330,7 +250,7 @@ static void reverse_sweep(const pf_mlp *mlp, const double *params, pf_mlp_tape *
     const double *abar = ybar;
     for (int l = mlp->n_layers - 1; l >= 0; l--) {
         const int n_in = mlp->width[l], n_out = mlp->width[l + 1];
-        const double *W = params + mlp->w_offset[l], *ds = t->ds[l];
+        const double *W = params + mlp->w_offset[l], *ds = layer_slope(mlp, t, l, B);
         const size_t n = (size_t)B * n_out;
         for (size_t i = 0; i < n; i++)
             t->zbar[i] = ds[i] * abar[i];
@@ -378,8 +298,9 @@ void pf_mlp_tangent(const pf_mlp *mlp, const double *params, pf_mlp_tape *t, int
         double *zdot = t->zdot[l];
         pf_gemm(0, 1, B * T, n_out, n_in, 1.0, udot, n_in, W, n_in, 0.0, zdot, n_out);
         double *adot = (l == mlp->n_layers - 1) ? ydot : t->adot[l];
+        const double *slope = layer_slope(mlp, t, l, B);
         for (int b = 0; b < B; b++) {
-            const double *ds = t->ds[l] + (size_t)b * n_out;
+            const double *ds = slope + (size_t)b * n_out;
             for (int k = 0; k < T; k++) {
                 const size_t row = ((size_t)b * T + k) * n_out;
                 for (int j = 0; j < n_out; j++)
@@ -405,11 +326,11 @@ static void tangent_layer_cotangents(const pf_mlp *mlp, pf_mlp_tape *t, int l, i
 {
     const int n_out = mlp->width[l + 1];
     const size_t n = (size_t)B * n_out;
-    const double *ds = t->ds[l], *zdot = t->zdot[l];
+    const double *ds = layer_slope(mlp, t, l, B), *zdot = t->zdot[l];
     double *zbar = t->zbar, *zdotbar = t->zdotbar, *d2s = t->d2s;
-    const int curved = has_curvature(layer_act(mlp, l));
+    const int curved = pf_activation_has_curvature(layer_act(mlp, l));
     if (curved)
-        pf_activation_eval(layer_act(mlp, l), n, t->z[l], NULL, NULL, d2s);
+        pf_activation_curvature(layer_act(mlp, l), n, t->z[l], t->a[l], ds, d2s);
     for (size_t i = 0; i < n; i++)
         zbar[i] = abar ? ds[i] * abar[i] : 0.0;
     for (int b = 0; b < B; b++)

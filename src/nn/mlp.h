@@ -23,26 +23,7 @@
 #include <pathflow/pathflow.h>
 #include <pathflow/rng.h>
 
-typedef enum pf_activation {
-    PF_ACT_IDENTITY = 0,
-    PF_ACT_TANH,
-    PF_ACT_SOFTPLUS,
-    PF_ACT_RELU,
-    PF_ACT_LEAKY_RELU /* slope 0.01 for z < 0 */
-} pf_activation;
-
-/* Name ↔ enum ("identity", "tanh", "softplus", "relu", "leaky_relu").
- * pf_activation_name of a value outside the enum gives "(not an activation)";
- * pf_activation_from_name fails with PF_ERR_ARG and a message naming the
- * string and listing the valid names. */
-const char *pf_activation_name(pf_activation act);
-pf_status pf_activation_from_name(const char *name, pf_activation *act);
-
-/* σ(z), σ'(z), σ''(z) element-wise on n values (any of the outputs may be NULL).
- * softplus is evaluated as max(z, 0) + log1p(e^{−|z|}) (finite for any z); at
- * the kink of relu / leaky_relu σ'(0) is the left derivative (0 / 0.01). */
-void pf_activation_eval(pf_activation act, size_t n, const double *z, double *s, double *ds,
-                        double *d2s);
+#include "nn/activation.h"
 
 #define PF_MLP_MAX_LAYERS 32
 
