@@ -175,3 +175,45 @@ def test_the_gil_is_released_while_the_library_trains():
         th.join()
     steps = [stamps_inside(state["stamps"], a, b) for a, b in zip(ends[:-1], ends[1:])]
     assert len(steps) == 4 and all(n > 0 for n in steps), steps
+
+
+def test_ctrl_c_stops_training_within_a_step():
+    """SIGINT during a long run ends it after the current step with
+    KeyboardInterrupt, also for a custom Python target, and never lets a
+    callback drop it (CPython would raise it on entering a ctypes callback,
+    where ctypes prints and ignores it)."""
+    for target in ("pf.Target.mgm(2)",
+                   "pf.Target.custom(2, lambda x: (x * x).sum(1) / 2, lambda x: x)"):
+        interrupt_training(target)
+
+
+def interrupt_training(target):
+    import signal
+    import subprocess
+    import sys
+    code = """
+import pathflow as pf, sys
+t = """ + target + """
+tr = pf.Trainer(pf.Flow.realnvp(2), t, batch=64, steps=10**7, eval_every=10**6,
+                eval_samples=64)
+print("training", flush=True)
+try:
+    tr.run()
+except KeyboardInterrupt:
+    print("interrupted after", tr.steps_done, "steps", flush=True)
+    sys.exit(3)
+"""
+    # a shell without job control starts background jobs with SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler: reset it
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert p.stdout.readline().strip() == "training"
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 3, (out, err)
+    assert "Exception ignored" not in (err or "")
+    steps = int(out.split()[2])
+    assert 0 < steps < 10**7 and time.perf_counter() - t0 < 10
