@@ -217,3 +217,20 @@ except KeyboardInterrupt:
     assert "Exception ignored" not in (err or "")
     steps = int(out.split()[2])
     assert 0 < steps < 10**7 and time.perf_counter() - t0 < 10
+
+
+def test_cnf_and_u1_flows_train_with_solver_and_root_finder_counts():
+    target = pf.Target.mgm(2, 1.0, 0.5)
+    cnf = pf.Flow.cnf(2, hidden=[8], seed=1, rtol=1e-6, atol=1e-6)
+    rows = pf.Trainer(cnf, target, batch=32, steps=3, eval_every=3, eval_samples=32,
+                      n_holdout=32).run()
+    assert rows[-1].nfe_forward > 0 and rows[-1].nfe_backward > 0
+    assert cnf.ode_stats["solves"] > 0 and cnf.ode_stats["solves_b"] > 0
+    u1 = pf.Flow.u1(4, 4, layers=2, hidden=[4], seed=1)
+    lat = pf.Target.u1(4, 4, 1.0)
+    tr = pf.Trainer(u1, lat, objective="reverse", estimator="path", batch=16, steps=3,
+                    eval_every=3, eval_samples=16)
+    calls = u1.root_finder_calls
+    rows = tr.run()
+    assert np.isfinite(rows[-1].loss) and 0 < rows[-1].ess <= 1
+    assert u1.root_finder_calls == calls  # reverse `path` never inverts the flow
