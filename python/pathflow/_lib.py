@@ -14,6 +14,7 @@ Where the library is looked for, first hit wins:
 import ctypes
 import ctypes.util
 import os
+import signal
 import threading
 
 import numpy as np
@@ -467,8 +468,35 @@ class Handle:
         return self._h
 
 
+# ---- Ctrl-C while the library runs Python callbacks ------------------------------
+# CPython raises KeyboardInterrupt at the next Python frame it enters; when that
+# is a ctypes callback, the exception is raised before any code of the callback
+# runs, and ctypes prints and drops it. So during library calls made from the
+# main thread, SIGINT only sets a flag: callbacks turn it into a failure (or a
+# stop of training), and the call raises KeyboardInterrupt when it returns.
+
+_interrupted = False
+
+
+def _on_sigint(signum, frame):
+    global _interrupted
+    _interrupted = True
+
+
+def take_interrupt():
+    """True (once) if Ctrl-C came during the current library call; then a
+    KeyboardInterrupt is pending for check()."""
+    global _interrupted
+    if not _interrupted:
+        return False
+    _interrupted = False
+    set_pending(KeyboardInterrupt())
+    return True
+
+
 class using:
-    """Context manager holding the locks of several handles, in a fixed order."""
+    """Context manager around library calls: holds the locks of the handles
+    (in a fixed order), refuses closed ones, and defers Ctrl-C (see above)."""
 
     def __init__(self, *handles):
         self.handles = [h for h in handles if h is not None]
@@ -478,13 +506,25 @@ class using:
     def __enter__(self):
         for lk in self.locks:
             lk.acquire()
+        self.old_handler = None
         try:
             for h in self.handles:
                 h.h  # noqa: B018 — raises if closed
+            if (threading.current_thread() is threading.main_thread()
+                    and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+                self.old_handler = signal.signal(signal.SIGINT, _on_sigint)
         except ValueError:
-            self.__exit__()
+            self.__exit__(None, None, None)
             raise
+        return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
+        global _interrupted
+        if self.old_handler is not None:
+            signal.signal(signal.SIGINT, self.old_handler)
         for lk in reversed(self.locks):
             lk.release()
+        if self.old_handler is not None and _interrupted and exc_type is None:
+            _interrupted = False
+            _pending.error = None
+            raise KeyboardInterrupt

@@ -224,6 +224,8 @@ def phi4_hopping_from_mass(m2, lam):
 def _callback(fn, d, tail, which):
     """A C callback (user, B, x, out) → int over the Python callable fn(x)."""
     def cb(user, B, x, out):
+        if L.take_interrupt():
+            return -1
         try:
             xv = L.view(x, (B, d), readonly=True)
             r = np.asarray(fn(xv), dtype=np.float64)

@@ -143,6 +143,8 @@ class Trainer(L.Handle):
         rows = []
 
         def c_row(user, m):
+            if L.take_interrupt():
+                return 1
             try:
                 row = metrics_from_c(m.contents)
                 rows.append(row)
@@ -152,6 +154,8 @@ class Trainer(L.Handle):
                 return 1
 
         def c_step(user, step, loss):
+            if L.take_interrupt():
+                return 1
             try:
                 return 1 if on_step is not None and on_step(step, loss) else 0
             except BaseException as e:  # noqa: B902

@@ -175,3 +175,62 @@ def test_the_gil_is_released_while_the_library_trains():
         th.join()
     steps = [stamps_inside(state["stamps"], a, b) for a, b in zip(ends[:-1], ends[1:])]
     assert len(steps) == 4 and all(n > 0 for n in steps), steps
+
+
+def test_ctrl_c_stops_training_within_a_step():
+    """SIGINT during a long run ends it after the current step with
+    KeyboardInterrupt, also for a custom Python target, and never lets a
+    callback drop it (CPython would raise it on entering a ctypes callback,
+    where ctypes prints and ignores it)."""
+    for target in ("pf.Target.mgm(2)",
+                   "pf.Target.custom(2, lambda x: (x * x).sum(1) / 2, lambda x: x)"):
+        interrupt_training(target)
+
+
+def interrupt_training(target):
+    import signal
+    import subprocess
+    import sys
+    code = """
+import pathflow as pf, sys
+t = """ + target + """
+tr = pf.Trainer(pf.Flow.realnvp(2), t, batch=64, steps=10**7, eval_every=10**6,
+                eval_samples=64)
+print("training", flush=True)
+try:
+    tr.run()
+except KeyboardInterrupt:
+    print("interrupted after", tr.steps_done, "steps", flush=True)
+    sys.exit(3)
+"""
+    # a shell without job control starts background jobs with SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler: reset it
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert p.stdout.readline().strip() == "training"
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 3, (out, err)
+    assert "Exception ignored" not in (err or "")
+    steps = int(out.split()[2])
+    assert 0 < steps < 10**7 and time.perf_counter() - t0 < 10
+
+
+def test_cnf_and_u1_flows_train_with_solver_and_root_finder_counts():
+    target = pf.Target.mgm(2, 1.0, 0.5)
+    cnf = pf.Flow.cnf(2, hidden=[8], seed=1, rtol=1e-6, atol=1e-6)
+    rows = pf.Trainer(cnf, target, batch=32, steps=3, eval_every=3, eval_samples=32,
+                      n_holdout=32).run()
+    assert rows[-1].nfe_forward > 0 and rows[-1].nfe_backward > 0
+    assert cnf.ode_stats["solves"] > 0 and cnf.ode_stats["solves_b"] > 0
+    u1 = pf.Flow.u1(4, 4, layers=2, hidden=[4], seed=1)
+    lat = pf.Target.u1(4, 4, 1.0)
+    tr = pf.Trainer(u1, lat, objective="reverse", estimator="path", batch=16, steps=3,
+                    eval_every=3, eval_samples=16)
+    calls = u1.root_finder_calls
+    rows = tr.run()
+    assert np.isfinite(rows[-1].loss) and 0 < rows[-1].ess <= 1
+    assert u1.root_finder_calls == calls  # reverse `path` never inverts the flow
