@@ -172,7 +172,8 @@ static const char EXPORT[] =
     "  python3 -c \"import numpy; print(numpy.load('demo_params.npy').shape)\"\n";
 
 static const char BENCH[] =
-    "usage: pathflow bench [--quick] [--out DIR]\n"
+    "usage: pathflow bench [--quick] [--out DIR] [--case TEXT] [--rounds N] [--threads N]\n"
+    "                      [--simd scalar|avx2|avx512]\n"
     "       mpirun -np N pathflow bench --mpi [--quick] [--out DIR]\n"
     "\n"
     "Measures the wall time of one gradient step of every estimator on every flow kind,\n"
@@ -185,6 +186,13 @@ static const char BENCH[] =
     "options:\n"
     "  --quick                fewer and smaller cases, fewer rounds (about a minute)\n"
     "  --out DIR              where the files go (default runs/bench)\n"
+    "  --case TEXT            only the cases whose name contains TEXT (e.g. --case U(1))\n"
+    "  --rounds N             interleaved rounds per case, 1..60 (default 10, --quick 3)\n"
+    "  --threads N            the most BLAS threads a product may use (default: OpenBLAS's\n"
+    "                         count, i.e. OPENBLAS_NUM_THREADS or the cores); each product\n"
+    "                         runs on one thread or all, whichever was measured faster\n"
+    "  --simd KIND            the activations' vector kernels: scalar, avx2 or avx512\n"
+    "                         (default: the best the processor has)\n"
     "  --mpi                  under mpirun: strong scaling of one training step on N\n"
     "                         processes against one, and a weak-scaling model;\n"
     "                         mpi_scaling.csv in DIR\n"

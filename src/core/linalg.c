@@ -78,6 +78,8 @@ void pf_gemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const 
         return;
     const double flops = 2.0 * M * N * K;
     gemm_flops += flops;
+    /* the process's maximum is read before this call changes OpenBLAS's count */
+    (void)blas_max_threads();
     size_class *c = &classes[flops >= 1.0 ? ilogb(flops) % N_CLASSES : 0];
     const int parallel = choose_parallel(c, flops);
     last_threads = parallel ? blas_max_threads() : 1;
