@@ -20,7 +20,9 @@ Observables, per configuration phi (L0 x L1, site x0*L1 + x1), M = sum(phi)/V:
 Errors: jackknife over K contiguous blocks. For the HMC chain the blocks are
 long stretches of the chain, so the error includes its autocorrelation as
 long as a block is much longer than the integrated autocorrelation time
-(the script prints tau_int of |M| and M^2 so this can be checked); for the
+(the script prints tau_int of |M| and M^2 so this can be checked; with --z2
+the mirrored configurations double the rows without adding information on
+|M|, M^2 or G, so tau_int counts rows, twice as many); for the
 flow's i.i.d. samples, the same jackknife applied to the self-normalised
 importance-weighted means. The last column is |flow - HMC| in units of the
 combined error sqrt(e_flow^2 + e_hmc^2); "agree" means < 3.
@@ -119,12 +121,18 @@ def main():
     ap.add_argument("--flow", required=True, help="flow samples (N, V) from `pathflow sample`")
     ap.add_argument("--blocks", type=int, default=20)
     ap.add_argument("--thermalize", type=int, default=0, help="HMC rows to drop first")
+    ap.add_argument("--z2", action="store_true",
+                    help="add -phi after every HMC configuration: S(phi) = S(-phi), and in the "
+                         "broken phase a chain rarely tunnels between the vacua, so <M> (hence "
+                         "G_c) would reflect the vacuum it sits in, not the symmetric ensemble")
     a = ap.parse_args()
     L0, L1 = a.lattice
     V = L0 * L1
 
     shape, data = read_npy(a.hmc)
     hmc = per_sample(shape, data, L0, L1)[a.thermalize:]
+    if a.z2:  # the mirror -phi: same |M|, M^2 and G(t), opposite M; kept next to phi
+        hmc = [r for row in hmc for r in (row, row[:2] + [-row[2]] + row[3:])]
     ref, ref_err = jackknife(hmc, [1.0] * len(hmc), V, L1, a.blocks)
     taus = [tau_int([r[k] for r in hmc]) for k in (0, 1)]
 
