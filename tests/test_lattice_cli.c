@@ -1,6 +1,7 @@
 /* Tests for `pathflow sample` and `pathflow eval` with --set target.lattice:
  * a lattice CNF trained on 4×4 samples a 6×6 lattice; a flow whose
- * parameters depend on the size is refused with a message, as are flow keys. */
+ * parameters depend on the size is refused with a message, as are flow keys
+ * (ode keys, e.g. tolerances, may change). */
 #include <criterion/criterion.h>
 
 #include <stdio.h>
@@ -54,7 +55,10 @@ Test(lattice_cli, a_lattice_cnf_trained_on_4x4_samples_6x6_other_flows_are_refus
     cr_assert_eq(shape[0], 40);
     cr_assert_eq(shape[1], 36);
     free(x);
-    /* only target keys may change */
+    /* ode keys (tolerances) may change too; flow keys may not */
+    cr_assert_eq(run("eval lcli_lattice -n 64 --set ode.rtol=1e-6 --set ode.atol=1e-6", out,
+                     sizeof out),
+                 0, "%s", out);
     cr_assert_neq(run("eval lcli_lattice -n 64 --set flow.radius=2.0", out, sizeof out), 0);
     cr_assert_not_null(strstr(out, "flow.radius"), "%s", out);
     /* the MLP field's parameters depend on the size */

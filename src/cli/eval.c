@@ -144,7 +144,7 @@ int pf_cli_eval(int argc, char **argv)
             run = NULL, i = argc;
     }
     if (!run || N < 10 || K < 2 || K > N) {
-        fprintf(stderr, "usage: pathflow eval RUN|CKPT [-n N ≥ 10] [--seed S] [--blocks K ≥ 2] [--set target.key=value ...]\n");
+        fprintf(stderr, "usage: pathflow eval RUN|CKPT [-n N ≥ 10] [--seed S] [--blocks K ≥ 2] [--set target.|ode.key=value ...]\n");
         return 2;
     }
     pf_experiment *e;
