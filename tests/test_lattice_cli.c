@@ -73,3 +73,39 @@ Test(lattice_cli, a_lattice_cnf_trained_on_4x4_samples_6x6_other_flows_are_refus
                   0);
     cr_assert_not_null(strstr(out, "depend on the size"), "%s", out);
 }
+
+/* Bad lattice-field settings are refused with the key named, exit status 2. */
+Test(lattice_cli, bad_lattice_field_settings_name_their_key)
+{
+    static char out[16384];
+    const struct {
+        const char *target, *flow, *ode, *key;
+    } cases[] = {
+        {"kind = \"mgm\"; dim = 4;", "field = \"lattice\";", "", "flow.field"},
+        {"kind = \"phi4\"; lattice = [4, 4]; kappa = 0.25; lambda = 0.5;",
+         "field = \"lattice\"; radius = 2.0;", "", "flow.radius"},
+        {"kind = \"phi4\"; lattice = [6, 6]; kappa = 0.25; lambda = 0.5;",
+         "field = \"lattice\";", "divergence = \"hutchinson\";", "ode.divergence"},
+        {"kind = \"phi4\"; lattice = [6, 6]; kappa = 0.25; lambda = 0.5;",
+         "field = \"lattice\"; parity = \"even\";", "", "flow.parity"},
+        {"kind = \"phi4\"; lattice = [6, 6]; kappa = 0.25; lambda = 0.5;",
+         "field = \"lattice\"; kernel_symmetry = \"d4\";", "", "flow.kernel_symmetry"},
+        {"kind = \"phi4\"; lattice = [6, 6]; kappa = 0.25; lambda = 0.5;",
+         "field = \"lattice\"; time_basis = 0;", "", "flow.time_basis"},
+        {"kind = \"phi4\"; lattice = [6, 6]; kappa = 0.25; lambda = 0.5;",
+         "field = \"conv\";", "", "flow.field"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        FILE *f = fopen("lcli_bad.cfg", "w");
+        cr_assert_not_null(f);
+        fprintf(f,
+                "target: { %s }\nflow: { kind = \"cnf\"; %s }\node: { %s }\n"
+                "training: { objective = \"reverse\"; estimator = \"path\"; steps = 1; }\n",
+                cases[i].target, cases[i].flow, cases[i].ode);
+        fclose(f);
+        int rc = run("train lcli_bad.cfg --out lcli_bad", out, sizeof out);
+        cr_assert_eq(rc, 2, "case %zu: exit %d: %s", i, rc, out);
+        cr_assert_not_null(strstr(out, cases[i].key), "case %zu should name %s: %s", i,
+                           cases[i].key, out);
+    }
+}
