@@ -2,8 +2,8 @@
  *
  *   fₓ(φ, t) = Σ_r Σ_g Wₜ_g(r) h_g(φ_{x−r}),   Wₜ_g(r) = Σ_k τ_k(t) W_{kg}(class(r)),
  *
- * with single-site features h_g (u itself, sin(ω u)/ω, and with non-odd
- * features also cos(ω u)/ω), the time basis τ_k(t) = cos(kπt/T), and learned
+ * with single-site features h_g (φ itself, sin(ω φ)/ω, and with non-odd
+ * features also cos(ω φ)/ω), the time basis τ_k(t) = cos(kπt/T), and learned
  * kernels W on the displacements r with |r| ≤ radius — one weight per
  * displacement, or per orbit of the lattice's rotations and reflections.
  * The same kernel at every site makes f commute with lattice translations;
@@ -15,7 +15,9 @@
  *   (∇ div f)_y  = Σ_g Wₜ_g(0) h''_g(φ_y)
  *   ∂(aᵀf)/∂W_{kg}(c) = τ_k Σ_{r∈c} Σₓ aₓ h_g(φ_{x−r}),
  *   ∂ div f/∂W_{kg}(c) = τ_k [c ∋ 0] Σₓ h'_g(φₓ).
- * Every right-hand side costs O(B · V · G · displacements). */
+ * The sums run per weight class c: first Σ_g Wₜ_g(c) h_g(φ_y) (or h'_g)
+ * at every site, then one gather per displacement, so a right-hand side
+ * costs O(B · V · (G · classes + displacements)), linear in the volume. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -73,7 +73,8 @@ pf_status pf_cli_init_from(pf_experiment *e, const char *source);
 /* A trained run (directory or checkpoint) rebuilt with its parameters. */
 pf_status pf_cli_load_run(const char *arg, pf_experiment **out);
 /* The same with --set overrides of target keys (e.g. another lattice size for
- * a flow whose parameters do not depend on it; refused for other flows). */
+ * a flow whose parameters do not depend on it; refused for other flows) and
+ * of ode keys (e.g. tighter tolerances for sampling). */
 pf_status pf_cli_load_run_with(const char *arg, const char *const *overrides, int n_overrides,
                                pf_experiment **out);
 /* N flow samples (*x, N×d) and log weights (*log_w, N) from stream `seed`,

@@ -156,7 +156,7 @@ int pf_cli_eval(int argc, char **argv)
     }
     if (!run || N < 10 || K < 2 || K > N) {
         fprintf(stderr, "usage: pathflow eval RUN|CKPT [-n N ≥ 10] [--seed S] [--blocks K ≥ 2] "
-                        "[--format text|csv|json] [--set target.key=value ...]\n");
+                        "[--format text|csv|json] [--set target.|ode.key=value ...]\n");
         return 2;
     }
     pf_experiment *e;

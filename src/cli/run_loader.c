@@ -50,10 +50,10 @@ pf_status pf_cli_load_run_with(const char *arg, const char *const *overrides, in
     struct stat st;
     *out = NULL;
     for (int i = 0; i < n_overrides; i++)
-        if (strncmp(overrides[i], "target.", 7) != 0)
+        if (strncmp(overrides[i], "target.", 7) != 0 && strncmp(overrides[i], "ode.", 4) != 0)
             return pf_fail(PF_ERR_CONFIG,
-                           "--set %s: only target keys may change (the flow's keys are fixed by "
-                           "its checkpoint)", overrides[i]);
+                           "--set %s: only target and ode keys may change (the flow's keys are "
+                           "fixed by its checkpoint)", overrides[i]);
     if (stat(arg, &st) != 0)
         return pf_fail(PF_ERR_IO, "%s: no such run directory or checkpoint", arg);
     if (S_ISDIR(st.st_mode)) {

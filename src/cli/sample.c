@@ -38,7 +38,7 @@ int pf_cli_sample(int argc, char **argv)
             run = NULL, i = argc;
     }
     if (!run || !out || N < 1) {
-        fprintf(stderr, "usage: pathflow sample RUN|CKPT -n N -o FILE.npy [--seed S] [--set target.key=value ...]\n");
+        fprintf(stderr, "usage: pathflow sample RUN|CKPT -n N -o FILE.npy [--seed S] [--set target.|ode.key=value ...]\n");
         return 2;
     }
     pf_experiment *e;
