@@ -77,21 +77,22 @@ static void softplus_eval(size_t n, const double *z, double *s, double *ds, doub
 /* ---- the piecewise-linear ones -------------------------------------------- */
 
 /* relu and leaky relu: σ'(0) is taken from the left (0, resp. the slope).
- * Written without branches (fmax/fmin and selects), so that the loops are
- * vectorised and random signs cost no mispredictions: relu(z) = max(z, 0),
- * leaky(z) = max(z, 0) + slope·min(z, 0). */
+ * Selects without branches, which the compiler vectorises (activation.c is
+ * compiled with a vectoriser cost model that allows remainder loops and
+ * without FP-exception semantics, -fno-trapping-math, which would forbid
+ * if-converting them), so that random signs cost no mispredictions. */
 static void piecewise_linear(double negative_slope, size_t n, const double *z, double *s,
                              double *ds)
 {
     if (ds)
         for (size_t i = 0; i < n; i++)
             ds[i] = z[i] > 0 ? 1.0 : negative_slope;
-    if (s && negative_slope == 0.0) /* last, so that s may be z */
+    if (s && negative_slope == 0.0) /* last, so that s may be z; relu(−inf) = 0 */
         for (size_t i = 0; i < n; i++)
-            s[i] = fmax(z[i], 0.0);
+            s[i] = z[i] > 0 ? z[i] : 0.0;
     else if (s)
         for (size_t i = 0; i < n; i++)
-            s[i] = fmax(z[i], 0.0) + negative_slope * fmin(z[i], 0.0);
+            s[i] = z[i] > 0 ? z[i] : negative_slope * z[i];
 }
 
 static void fill(size_t n, double value, double *out)
