@@ -5,7 +5,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -21,21 +20,14 @@ double pf_gemm_flops(void) { return gemm_flops; }
  * a 2-core machine that costs more than it gains for most products of the
  * flows (measured 0.3–0.9× for 128×64×64 up to 256×256×256 while the other
  * core was busy), and an idle worker spins in sched_yield meanwhile. So
- * pf_gemm chooses per product: one thread below PARALLEL_MIN_FLOPS; above, per
- * size class (the flop count's power of two) the faster of one thread and all
- * of them, by the measured seconds per flop (a moving average, re-measured
- * every EXPLORE_EVERY-th product of the class, so that a change of load is
- * followed). Switching OpenBLAS's count costs ~10 ns (measured). */
+ * pf_gemm runs products below PARALLEL_MIN_FLOPS on one thread and larger
+ * ones on all of them. The rule depends on the product's size alone, never on
+ * a timing: OpenBLAS's results depend on its thread count, so a choice by
+ * measured speed made two runs of the same configuration differ in the last
+ * bits (and resumed runs differ from uninterrupted ones). Switching
+ * OpenBLAS's count costs ~10 ns (measured). */
 #define PARALLEL_MIN_FLOPS 4.0e6 /* ~100 µs on one core: below, synchronising dominates */
-#define N_CLASSES 64
-#define EXPLORE_EVERY 16
 
-typedef struct size_class {
-    double seconds_per_flop[2]; /* [0]: one thread, [1]: all; 0 = not measured yet */
-    unsigned calls;
-} size_class;
-
-static _Thread_local size_class classes[N_CLASSES];
 static _Thread_local int last_threads = 1;
 static atomic_int max_threads; /* 0 until the first product or pf_blas_set_threads */
 
@@ -49,26 +41,6 @@ static int blas_max_threads(void)
     return n > 0 ? n : 1;
 }
 
-/* 0: one thread, 1: all of them, for a product of `flops` in class c. */
-static int choose_parallel(const size_class *c, double flops)
-{
-    if (flops < PARALLEL_MIN_FLOPS || blas_max_threads() < 2)
-        return 0;
-    if (c->seconds_per_flop[0] == 0.0)
-        return 0;
-    if (c->seconds_per_flop[1] == 0.0)
-        return 1;
-    const int faster = c->seconds_per_flop[1] < c->seconds_per_flop[0];
-    return c->calls % EXPLORE_EVERY == EXPLORE_EVERY - 1 ? !faster : faster;
-}
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int pf_gemm_last_threads(void) { return last_threads; }
 
 void pf_gemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const double *A,
@@ -78,21 +50,12 @@ void pf_gemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const 
         return;
     const double flops = 2.0 * M * N * K;
     gemm_flops += flops;
-    /* the process's maximum is read before this call changes OpenBLAS's count */
-    (void)blas_max_threads();
-    size_class *c = &classes[flops >= 1.0 ? ilogb(flops) % N_CLASSES : 0];
-    const int parallel = choose_parallel(c, flops);
-    last_threads = parallel ? blas_max_threads() : 1;
+    const int most = blas_max_threads(); /* read before this call changes OpenBLAS's count */
+    last_threads = flops >= PARALLEL_MIN_FLOPS ? most : 1;
     openblas_set_num_threads(last_threads);
-    const double t0 = flops >= PARALLEL_MIN_FLOPS ? seconds_now() : 0.0;
     cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
                 ldc);
-    if (flops < PARALLEL_MIN_FLOPS || blas_max_threads() < 2)
-        return;
-    const double rate = (seconds_now() - t0) / flops, old = c->seconds_per_flop[parallel];
-    c->seconds_per_flop[parallel] = old == 0.0 ? rate : 0.75 * old + 0.25 * rate;
-    c->calls++;
 }
 
 void pf_gemv(int trans_a, int M, int N, double alpha, const double *A, int lda,
@@ -174,5 +137,4 @@ void pf_blas_set_threads(int n)
     n = n > 0 ? n : 1;
     atomic_store_explicit(&max_threads, n, memory_order_relaxed);
     openblas_set_num_threads(n);
-    memset(classes, 0, sizeof classes); /* the measurements were for another count */
 }

@@ -39,8 +39,8 @@ double pf_gemm_flops(void);
 
 /* The most threads a product may use (OpenBLAS's count at the first product,
  * i.e. OPENBLAS_NUM_THREADS or the cores, or what pf_blas_set_threads set).
- * pf_gemm runs small products on one thread and larger ones on one or all,
- * whichever it measured faster for products of that size (linalg.c). */
+ * pf_gemm runs products below 4·10⁶ flops on one thread and larger ones on
+ * all of them: a rule by size alone, so that runs are reproducible (linalg.c). */
 int pf_blas_threads(void);
 void pf_blas_set_threads(int n);
 /* The thread count pf_gemm used for this thread's last product. */
