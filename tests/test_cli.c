@@ -1068,3 +1068,23 @@ Test(cli, the_log_prints_a_dash_where_metrics_csv_has_an_empty_cell)
     cr_assert_not_null(strstr(line, ",,"), "%s", line);
     cr_assert_null(strstr(line, "nan"), "%s", line);
 }
+
+/* Two threads, products large enough to use both (≥ 4e6 flops): the thread
+ * count of each product follows from its size alone, so two runs of one
+ * configuration write the same checkpoint, byte for byte (a choice by
+ * measured speed made them differ in the last bits). */
+Test(cli, runs_with_two_blas_threads_are_reproducible)
+{
+    static char out[8192];
+    char args[4400];
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args,
+                 "env OPENBLAS_NUM_THREADS=2 %s train --force %s/configs/quickstart.cfg "
+                 "--set training.steps=4 --set eval.every=2 --set eval.samples=64 "
+                 "--set training.batch=256 --set 'flow.hidden=[512, 512]' --out threads_%d "
+                 "> /dev/null 2>&1",
+                 PF_CLI_PATH, PF_SOURCE_DIR, i);
+        cr_assert_eq(pft_shell(args, out, sizeof out), 0, "%s", out);
+    }
+    expect_same_file("threads_0/checkpoint.pfc", "threads_1/checkpoint.pfc");
+}
