@@ -60,6 +60,8 @@ typedef struct pf_train_options {
     long warmup;            /* linear warm-up steps */
     double beta1, beta2, eps; /* Adam */
     double clip_norm;       /* 0: no clipping */
+    double clip_relative;   /* spike guard: ‖g‖ ≤ clip_relative × RMS of recent norms
+                               (from Adam's second moment); 0: off; default 5 */
     unsigned long long seed;
     long eval_every;        /* steps between metric rows (the last step always has one) */
     int eval_samples;       /* flow samples for reverse ESS / KL at each row */

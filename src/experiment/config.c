@@ -19,7 +19,7 @@
  *   flow.hidden = [64, 64]
  *   flow.activation = "tanh"
  *   flow.mask = "halves" (realnvp)
- *   flow.zero_init = true
+ *   flow.zero_init = true (realnvp, cnf), false (u1)
  *   flow.init_scale = 1.0
  *   flow.kernel = 3, flow.mixture = 2, flow.tolerance = 1e-10 (u1)
  *   ode.t1 = 1.0, ode.rtol = 1e-05, ode.atol = 1e-05, ode.max_steps = 10000,
@@ -36,6 +36,7 @@
  *   training.beta2 = 0.999
  *   training.eps = 1e-08
  *   training.clip_norm = 0.0
+ *   training.clip_relative = 5.0
  *   training.max_bad_steps = 10
  *   training.checkpoint_every = 0
  *   data.source = "exact"

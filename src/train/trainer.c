@@ -35,6 +35,7 @@ pf_train_options pf_train_options_default(void)
     o.beta1 = 0.9;
     o.beta2 = 0.999;
     o.eps = 1e-8;
+    o.clip_relative = 5.0;
     o.seed = 1;
     o.eval_every = 100;
     o.eval_samples = 2000;
@@ -50,6 +51,9 @@ static pf_status check_options(const pf_train_options *o, const pf_target *targe
     if (o->steps < 0 || o->eval_every < 1 || o->eval_samples < 1 || o->max_bad_steps < 1)
         return pf_fail(PF_ERR_ARG, "trainer: steps ≥ 0, eval_every ≥ 1, eval_samples ≥ 1 and "
                                    "max_bad_steps ≥ 1 are required");
+    if (!(o->clip_norm >= 0) || !(o->clip_relative >= 0))
+        return pf_fail(PF_ERR_ARG, "trainer: clip_norm = %g and clip_relative = %g must be ≥ 0",
+                       o->clip_norm, o->clip_relative);
     if (!(o->lr > 0) || !(o->min_lr >= 0))
         return pf_fail(PF_ERR_ARG, "trainer: lr = %g must be > 0, min_lr = %g ≥ 0", o->lr,
                        o->min_lr);
@@ -200,6 +204,29 @@ static pf_status prepare_input(pf_trainer *t, long *B, long *first, long *count)
     return PF_OK;
 }
 
+/* The spike guard: ‖g‖ at most clip_relative × √(Σᵢ v̂ᵢ), Adam's bias-corrected
+ * second moment summed, i.e. the RMS of the last ~1/(1 − β₂) gradient norms.
+ * A single wild batch then moves the parameters no further than a typical
+ * one and does not inflate v (which would stall the following steps). It
+ * keeps no state of its own, so checkpoints resume it exactly. */
+#define CLIP_RELATIVE_AFTER 20 /* steps of history before it acts */
+
+static void clip_relative(pf_trainer *t)
+{
+    const double c = t->options.clip_relative;
+    double *m, *v;
+    long *steps;
+    pf_adam_state(t->adam, &m, &v, &steps);
+    if (!(c > 0) || *steps < CLIP_RELATIVE_AFTER)
+        return;
+    double sum_v = 0;
+    for (size_t i = 0; i < t->n_params; i++)
+        sum_v += v[i];
+    const double rms = sqrt(sum_v / (1.0 - pow(t->options.beta2, (double)*steps)));
+    if (rms > 0)
+        pf_clip_grad_norm(t->n_params, t->grad, c * rms);
+}
+
 pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
 {
     const pf_train_options *o = &t->options;
@@ -238,6 +265,7 @@ pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
     PF_TRY(st);
     t->nonfinite_run = 0;
     pf_clip_grad_norm(t->n_params, t->grad, o->clip_norm);
+    clip_relative(t);
     double lr = pf_schedule_lr(o->schedule, o->lr, o->min_lr, t->step, o->steps, o->warmup);
     pf_adam_step(t->adam, pf_flow_params(t->flow), t->grad, lr);
     t->step++;
