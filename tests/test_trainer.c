@@ -329,12 +329,15 @@ Test(trainer, a_crash_in_the_middle_of_a_checkpoint_write_leaves_the_previous_on
  * rises row after row, as in a run that diverges. */
 typedef struct {
     double c, drift;
+    int calls, back_after; /* the centre returns to 0 after back_after calls (0: never) */
 } moving_gaussian;
 
 static int moving_action(void *user, int B, const double *x, double *S)
 {
     moving_gaussian *g = user;
     g->c += g->drift;
+    if (g->back_after > 0 && ++g->calls >= g->back_after)
+        g->c = 0;
     for (int b = 0; b < B; b++)
         S[b] = 0.5 * (pow(x[2 * b] - g->c, 2) + pow(x[2 * b + 1] - g->c, 2));
     return 0;
@@ -350,10 +353,11 @@ static int moving_force(void *user, int B, const double *x, double *F)
 }
 
 /* Trains 400 steps with a metrics row every 20 and returns the divergence
- * warning (copied into msg, "" if none). */
-static void divergence_after_training(double drift, double lr, char *msg, size_t size)
+ * warning (copied into msg, "" if none) and the recovery note (rec). */
+static void divergence_after_training(double drift, double lr, int back_after, char *msg,
+                                      size_t size, char *rec)
 {
-    moving_gaussian g = {0.0, drift};
+    moving_gaussian g = {0.0, drift, 0, back_after};
     pf_target *target;
     cr_assert_eq(pf_target_custom_create(2, moving_action, moving_force, &g, &target), PF_OK);
     pf_flow *flow = small_flow(2, 7);
@@ -366,8 +370,9 @@ static void divergence_after_training(double drift, double lr, char *msg, size_t
     cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK, "%s", pf_last_error());
     cr_assert_null(pf_trainer_divergence(t));
     cr_assert_eq(pf_trainer_run(t, NULL, NULL), PF_OK, "%s", pf_last_error());
-    const char *w = pf_trainer_divergence(t);
+    const char *w = pf_trainer_divergence(t), *r = pf_trainer_recovery(t);
     snprintf(msg, size, "%s", w ? w : "");
+    snprintf(rec, size, "%s", r ? r : "");
     pf_trainer_destroy(t);
     pf_flow_destroy(flow);
     pf_target_destroy(target);
@@ -375,14 +380,20 @@ static void divergence_after_training(double drift, double lr, char *msg, size_t
 
 Test(trainer, a_run_whose_loss_keeps_rising_is_reported_as_diverging_and_a_converging_one_is_not)
 {
-    char msg[512];
+    char msg[512], rec[512];
     /* the centre moves ~4 units over the run: the loss rises by ~10 nats */
-    divergence_after_training(0.01, 1e-4, msg, sizeof msg);
+    divergence_after_training(0.01, 1e-4, 0, msg, sizeof msg, rec);
     cr_assert_neq(msg[0], '\0', "a rising loss must be reported");
     cr_assert_not_null(strstr(msg, "diverging"), "%s", msg);
     cr_assert_not_null(strstr(msg, "training.lr"), "the warning says what to change: %s", msg);
+    cr_assert_eq(rec[0], '\0', "it never recovers: %s", rec);
+    /* the same, but the centre returns home after ~190 steps: reported, then
+     * the recovery too */
+    divergence_after_training(0.01, 1e-4, 200, msg, sizeof msg, rec);
+    cr_assert_neq(msg[0], '\0', "the excursion must be reported");
+    cr_assert_not_null(strstr(rec, "recovered"), "the recovery must be noted: '%s' after %s", rec, msg);
     /* fixed target, converging then on a noisy plateau for most of the run */
-    divergence_after_training(0.0, 3e-3, msg, sizeof msg);
+    divergence_after_training(0.0, 3e-3, 0, msg, sizeof msg, rec);
     cr_assert_eq(msg[0], '\0', "false alarm: %s", msg);
 }
 

@@ -136,6 +136,9 @@ long pf_trainer_steps_done(const pf_trainer *trainer);
  * standard errors) or the mean gradient norm above 10× its lowest. Set by
  * pf_trainer_run/_until; it stays set. */
 const char *pf_trainer_divergence(const pf_trainer *trainer);
+/* NULL, or "; it recovered later: ..." when, after the warning, three rows in
+ * a row were back near the best (and the run has not diverged again since). */
+const char *pf_trainer_recovery(const pf_trainer *trainer);
 
 /* Called after every step with the steps done and that step's loss (NaN if
  * it was skipped); for progress displays. NULL removes it. */

@@ -369,10 +369,11 @@ pf_status pf_trainer_evaluate(pf_trainer *t, pf_metrics *m)
 }
 
 /* A run diverges when its metrics rows keep getting worse: DIVERGE_ROWS rows
- * in a row whose mean loss lies more than DIVERGE_SE standard errors (of that
- * row's mean) above the best row so far, or whose mean gradient norm exceeds
- * DIVERGE_GRAD times the lowest so far. Noise around a plateau rarely does
- * either three times running; a run away does it every row. */
+ * in a row whose mean loss lies more than DIVERGE_SE standard errors of that
+ * row's mean (plus 0.01 + 1e-4·|best|) above the best row so far, or whose
+ * mean gradient norm exceeds DIVERGE_GRAD times the lowest so far. Noise
+ * around a plateau rarely does either three times running; a run away does it
+ * every row. As many calm rows after the warning count as a recovery. */
 #define DIVERGE_ROWS 3
 #define DIVERGE_SE 4.0
 #define DIVERGE_GRAD 10.0
@@ -384,11 +385,22 @@ static void watch_divergence(pf_trainer *t, const pf_metrics *m)
         return;
     double var = (t->loss_sq_sum - n * m->loss * m->loss) / (double)(n - 1);
     double se = sqrt(var > 0 ? var / n : 0);
+    /* the margin: noise of the row's mean, and a floor for rows without noise
+     * (a path gradient near q = p has almost none) */
+    const double margin = DIVERGE_SE * se + 0.01 + 1e-4 * fabs(t->best_loss);
     int worse = !isnan(t->best_loss) &&
-                (m->loss > t->best_loss + DIVERGE_SE * se ||
+                (m->loss > t->best_loss + margin ||
                  m->grad_norm > DIVERGE_GRAD * t->best_grad_norm);
     t->rising_rows = worse ? t->rising_rows + 1 : 0;
-    if (t->rising_rows >= DIVERGE_ROWS && !t->divergence[0])
+    t->calm_rows = worse ? 0 : t->calm_rows + 1;
+    if (t->divergence[0] && t->rising_rows >= DIVERGE_ROWS)
+        t->recovered[0] = '\0'; /* diverging again */
+    else if (t->divergence[0] && t->calm_rows == DIVERGE_ROWS)
+        snprintf(t->recovered, sizeof t->recovered,
+                 "; it recovered later: %d rows in a row back near its best, to step %ld "
+                 "(loss %.6g)",
+                 DIVERGE_ROWS, m->step, m->loss);
+    if (!t->divergence[0] && t->rising_rows >= DIVERGE_ROWS) {
         snprintf(t->divergence, sizeof t->divergence,
                  "training is diverging: over the last %d metrics rows (to step %ld) the loss "
                  "stayed above its best %.6g (step %ld), now %.6g, and the gradient norm went "
@@ -396,6 +408,7 @@ static void watch_divergence(pf_trainer *t, const pf_metrics *m)
                  "training.clip_norm",
                  t->rising_rows, m->step, t->best_loss, t->best_step, m->loss,
                  t->best_grad_norm, m->grad_norm);
+    }
     if (isnan(t->best_loss) || m->loss < t->best_loss) {
         t->best_loss = m->loss;
         t->best_step = m->step;
@@ -407,6 +420,11 @@ static void watch_divergence(pf_trainer *t, const pf_metrics *m)
 const char *pf_trainer_divergence(const pf_trainer *t)
 {
     return t->divergence[0] ? t->divergence : NULL;
+}
+
+const char *pf_trainer_recovery(const pf_trainer *t)
+{
+    return t->recovered[0] ? t->recovered : NULL;
 }
 
 pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback callback,
