@@ -402,9 +402,9 @@ static void watch_divergence(pf_trainer *t, const pf_metrics *m)
                  DIVERGE_ROWS, m->step, m->loss);
     if (!t->divergence[0] && t->rising_rows >= DIVERGE_ROWS) {
         snprintf(t->divergence, sizeof t->divergence,
-                 "training is diverging: over the last %d metrics rows (to step %ld) the loss "
-                 "stayed above its best %.6g (step %ld), now %.6g, and the gradient norm went "
-                 "from %.4g (lowest) to %.4g; lower training.lr or set training.warmup / "
+                 "training is diverging: for %d metrics rows (to step %ld) the loss stayed "
+                 "well above its best %.6g (step %ld), now %.6g, or the gradient norm above "
+                 "10x its lowest %.4g, now %.4g; lower training.lr or set training.warmup / "
                  "training.clip_norm",
                  t->rising_rows, m->step, t->best_loss, t->best_step, m->loss,
                  t->best_grad_norm, m->grad_norm);
