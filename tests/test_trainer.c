@@ -15,6 +15,7 @@
 #include "core/atomic_file.h"
 #include "core/hash.h"
 #include "testutil.h"
+#include "train/trainer_impl.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -284,12 +285,15 @@ Test(trainer, a_crash_in_the_middle_of_a_checkpoint_write_leaves_the_previous_on
  * rises row after row, as in a run that diverges. */
 typedef struct {
     double c, drift;
+    int calls, back_after; /* the centre returns to 0 after back_after calls (0: never) */
 } moving_gaussian;
 
 static int moving_action(void *user, int B, const double *x, double *S)
 {
     moving_gaussian *g = user;
     g->c += g->drift;
+    if (g->back_after > 0 && ++g->calls >= g->back_after)
+        g->c = 0;
     for (int b = 0; b < B; b++)
         S[b] = 0.5 * (pow(x[2 * b] - g->c, 2) + pow(x[2 * b + 1] - g->c, 2));
     return 0;
@@ -305,10 +309,11 @@ static int moving_force(void *user, int B, const double *x, double *F)
 }
 
 /* Trains 400 steps with a metrics row every 20 and returns the divergence
- * warning (copied into msg, "" if none). */
-static void divergence_after_training(double drift, double lr, char *msg, size_t size)
+ * warning (copied into msg, "" if none) and the recovery note (rec). */
+static void divergence_after_training(double drift, double lr, int back_after, char *msg,
+                                      size_t size, char *rec)
 {
-    moving_gaussian g = {0.0, drift};
+    moving_gaussian g = {0.0, drift, 0, back_after};
     pf_target *target;
     cr_assert_eq(pf_target_custom_create(2, moving_action, moving_force, &g, &target), PF_OK);
     pf_flow *flow = small_flow(2, 7);
@@ -321,8 +326,9 @@ static void divergence_after_training(double drift, double lr, char *msg, size_t
     cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK, "%s", pf_last_error());
     cr_assert_null(pf_trainer_divergence(t));
     cr_assert_eq(pf_trainer_run(t, NULL, NULL), PF_OK, "%s", pf_last_error());
-    const char *w = pf_trainer_divergence(t);
+    const char *w = pf_trainer_divergence(t), *r = pf_trainer_recovery(t);
     snprintf(msg, size, "%s", w ? w : "");
+    snprintf(rec, size, "%s", r ? r : "");
     pf_trainer_destroy(t);
     pf_flow_destroy(flow);
     pf_target_destroy(target);
@@ -330,14 +336,20 @@ static void divergence_after_training(double drift, double lr, char *msg, size_t
 
 Test(trainer, a_run_whose_loss_keeps_rising_is_reported_as_diverging_and_a_converging_one_is_not)
 {
-    char msg[512];
+    char msg[512], rec[512];
     /* the centre moves ~4 units over the run: the loss rises by ~10 nats */
-    divergence_after_training(0.01, 1e-4, msg, sizeof msg);
+    divergence_after_training(0.01, 1e-4, 0, msg, sizeof msg, rec);
     cr_assert_neq(msg[0], '\0', "a rising loss must be reported");
     cr_assert_not_null(strstr(msg, "diverging"), "%s", msg);
     cr_assert_not_null(strstr(msg, "training.lr"), "the warning says what to change: %s", msg);
+    cr_assert_eq(rec[0], '\0', "it never recovers: %s", rec);
+    /* the same, but the centre returns home after ~190 steps: reported, then
+     * the recovery too */
+    divergence_after_training(0.01, 1e-4, 200, msg, sizeof msg, rec);
+    cr_assert_neq(msg[0], '\0', "the excursion must be reported");
+    cr_assert_not_null(strstr(rec, "recovered"), "the recovery must be noted: '%s' after %s", rec, msg);
     /* fixed target, converging then on a noisy plateau for most of the run */
-    divergence_after_training(0.0, 3e-3, msg, sizeof msg);
+    divergence_after_training(0.0, 3e-3, 0, msg, sizeof msg, rec);
     cr_assert_eq(msg[0], '\0', "false alarm: %s", msg);
 }
 
@@ -383,4 +395,93 @@ Test(trainer, an_extended_run_follows_the_cosine_schedule_of_its_new_total)
     pf_flow_destroy(flow);
     pf_target_destroy(target);
     remove("extend.pfc");
+}
+
+/* S = k|x − 1|²/2 with k = 1, or `spike` on the action and force calls of
+ * one chosen step: a single wild batch. */
+typedef struct {
+    int calls, spike_call;
+    double spike;
+} spiky_gaussian;
+
+static double spiky_scale(spiky_gaussian *g) { return g->calls == g->spike_call ? g->spike : 1.0; }
+
+static int spiky_action(void *user, int B, const double *x, double *S)
+{
+    spiky_gaussian *g = user;
+    for (int b = 0; b < B; b++)
+        S[b] = 0.5 * spiky_scale(g) * (pow(x[2 * b] - 1, 2) + pow(x[2 * b + 1] - 1, 2));
+    return 0;
+}
+
+static int spiky_force(void *user, int B, const double *x, double *F)
+{
+    spiky_gaussian *g = user;
+    for (int i = 0; i < 2 * B; i++)
+        F[i] = spiky_scale(g) * (x[i] - 1);
+    g->calls++; /* one force call per reverse `path` step */
+    return 0;
+}
+
+/* The gradient Adam received at the last step, from its first moment:
+ * g = (m_t − β₁ m_{t−1}) / (1 − β₁). */
+static double applied_norm(pf_trainer *t, const double *m_before, double beta1)
+{
+    double *m, *v, sq = 0;
+    long *steps;
+    pf_adam_state(t->adam, &m, &v, &steps);
+    for (size_t i = 0; i < t->n_params; i++)
+        sq += pow((m[i] - beta1 * m_before[i]) / (1 - beta1), 2);
+    return sqrt(sq);
+}
+
+/* Trains 40 steps with step 30 spiking by 1e4; returns the raw and the applied
+ * gradient norms of steps 29 and 30 and the bound c·√Σv̂ before step 30. */
+static void spike_run(double c, double raw[2], double applied[2], double *bound)
+{
+    spiky_gaussian g = {0, 30, 1e4};
+    pf_target *target;
+    cr_assert_eq(pf_target_custom_create(2, spiky_action, spiky_force, &g, &target), PF_OK);
+    pf_flow *flow = small_flow(2, 5);
+    pf_train_options o = quick_options(40);
+    o.clip_relative = c;
+    pf_trainer *t;
+    cr_assert_eq(pf_trainer_create(flow, target, &o, &t), PF_OK, "%s", pf_last_error());
+    double *m_before = malloc(t->n_params * sizeof *m_before), *m, *v;
+    long *steps;
+    pf_adam_state(t->adam, &m, &v, &steps);
+    for (int k = 0; k < 31; k++) {
+        memcpy(m_before, m, t->n_params * sizeof *m);
+        if (k == 30) {
+            double sum_v = 0;
+            for (size_t i = 0; i < t->n_params; i++)
+                sum_v += v[i];
+            *bound = c * sqrt(sum_v / (1 - pow(o.beta2, (double)*steps)));
+        }
+        double norm;
+        cr_assert_eq(pf_trainer_step(t, NULL, &norm), PF_OK, "%s", pf_last_error());
+        if (k >= 29) {
+            raw[k - 29] = norm;
+            applied[k - 29] = applied_norm(t, m_before, o.beta1);
+        }
+    }
+    free(m_before);
+    pf_trainer_destroy(t);
+    pf_flow_destroy(flow);
+    pf_target_destroy(target);
+}
+
+Test(trainer, the_spike_guard_scales_a_wild_gradient_to_its_bound_and_leaves_ordinary_ones_alone)
+{
+    double raw[2], applied[2], bound;
+    spike_run(5.0, raw, applied, &bound);
+    cr_log_info("step 29 |g| %.4g applied %.4g; step 30 |g| %.4g applied %.4g, bound %.4g", raw[0],
+                applied[0], raw[1], applied[1], bound);
+    /* an ordinary step passes unchanged (the two routes to its norm agree) */
+    cr_assert_lt(fabs(applied[0] - raw[0]), 1e-9 * raw[0], "%g vs %g", applied[0], raw[0]);
+    cr_assert_gt(raw[1], 100 * bound, "the spike must exceed the bound: %g vs %g", raw[1], bound);
+    cr_assert_lt(fabs(applied[1] - bound), 1e-9 * bound, "applied %g, bound %g", applied[1], bound);
+    /* off: the spike reaches Adam whole */
+    spike_run(0.0, raw, applied, &bound);
+    cr_assert_lt(fabs(applied[1] - raw[1]), 1e-9 * raw[1], "%g vs %g", applied[1], raw[1]);
 }

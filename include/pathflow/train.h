@@ -60,6 +60,8 @@ typedef struct pf_train_options {
     long warmup;            /* linear warm-up steps */
     double beta1, beta2, eps; /* Adam */
     double clip_norm;       /* 0: no clipping */
+    double clip_relative;   /* spike guard: ‖g‖ ≤ clip_relative × RMS of recent norms
+                               (from Adam's second moment); 0: off; default 5 */
     unsigned long long seed;
     long eval_every;        /* steps between metric rows (the last step always has one) */
     int eval_samples;       /* flow samples for reverse ESS / KL at each row */
@@ -141,6 +143,9 @@ long pf_trainer_steps_done(const pf_trainer *trainer);
  * standard errors) or the mean gradient norm above 10× its lowest. Set by
  * pf_trainer_run/_until; it stays set. */
 const char *pf_trainer_divergence(const pf_trainer *trainer);
+/* NULL, or "; it recovered later: ..." when, after the warning, three rows in
+ * a row were back near the best (and the run has not diverged again since). */
+const char *pf_trainer_recovery(const pf_trainer *trainer);
 
 /* Training seconds spent before this trainer was created (the earlier
  * sessions of a resumed run): the metrics' `seconds` count on from them. */

@@ -236,6 +236,7 @@ static void build_options(pf_experiment *e, pf_train_options *o)
     o->beta2 = pf_config_float(e, "training.beta2");
     o->eps = pf_config_float(e, "training.eps");
     o->clip_norm = pf_config_float(e, "training.clip_norm");
+    o->clip_relative = pf_config_float(e, "training.clip_relative");
     o->max_bad_steps = (int)pf_config_int(e, "training.max_bad_steps");
     o->seed = (unsigned long long)pf_config_int(e, "experiment.seed");
     o->eval_every = pf_config_int(e, "eval.every");

@@ -19,7 +19,7 @@
  *   flow.hidden = [64, 64]
  *   flow.activation = "tanh"
  *   flow.mask = "halves" (realnvp)
- *   flow.zero_init = true
+ *   flow.zero_init = true (realnvp, cnf), false (u1)
  *   flow.init_scale = 1.0
  *   flow.conditioner = "dense", flow.symmetry = "none" (realnvp)
  *   flow.kernel = 3 (realnvp with conditioner "conv", u1)
@@ -41,6 +41,7 @@
  *   training.beta2 = 0.999
  *   training.eps = 1e-08
  *   training.clip_norm = 0.0
+ *   training.clip_relative = 5.0
  *   training.max_bad_steps = 10
  *   training.checkpoint_every = 0
  *   data.source = "exact"

@@ -31,6 +31,7 @@ typedef struct run_state {
     pf_status failure;    /* a failure inside the callback (checkpoint write) */
     int root;             /* process 0 (or the only one): writes the run directory */
     char divergence[320]; /* the trainer's divergence warning, once given */
+    char recovered[160];  /* and whether the run recovered since */
 } run_state;
 
 static double wall_seconds(void)
@@ -173,6 +174,8 @@ static int on_metrics(void *user, const pf_metrics *m)
         if (r->log)
             fprintf(r->log, "%spathflow: warning: %s\n", r->tty ? "\n" : "", diverging);
     }
+    const char *recovered = pf_trainer_recovery(r->trainer);
+    snprintf(r->recovered, sizeof r->recovered, "%s", recovered ? recovered : "");
     if ((r->checkpoint_every == 0 || r->checkpoint_due) && r->failure == PF_OK)
         save_checkpoint(r, m->step);
     r->checkpoint_due = 0;
@@ -419,7 +422,7 @@ pf_status pf_experiment_run_with(pf_experiment *e, const char *out_dir, FILE *lo
     if (last)
         *last = r.last;
     if (log && r.divergence[0])
-        fprintf(log, "pathflow: warning: %s\n", r.divergence);
+        fprintf(log, "pathflow: warning: %s%s\n", r.divergence, r.recovered);
     if (log)
         fprintf(log,
                 "pathflow: results in %s (config.cfg, metrics.csv, checkpoint.pfc, samples.npy, "

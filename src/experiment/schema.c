@@ -76,6 +76,7 @@ const key_spec PF_SCHEMA[] = {
     {"training", "beta2", VALUE_FLOAT, NULL, "0.999", 0},
     {"training", "eps", VALUE_FLOAT, NULL, "1e-08", 0},
     {"training", "clip_norm", VALUE_FLOAT, NULL, "0.0", 0},
+    {"training", "clip_relative", VALUE_FLOAT, NULL, "5.0", 0},
     {"training", "max_bad_steps", VALUE_INT, NULL, "10", 1},
     {"training", "checkpoint_every", VALUE_INT, NULL, "0", 1},
 

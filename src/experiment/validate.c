@@ -371,6 +371,7 @@ static pf_status check_training(pf_experiment *e)
     PF_TRY(in_range(e, "training.beta2", 0, 0, 1));
     PF_TRY(in_range(e, "training.eps", 0, 1, INFINITY));
     PF_TRY(in_range(e, "training.clip_norm", 0, 0, INFINITY));
+    PF_TRY(in_range(e, "training.clip_relative", 0, 0, INFINITY));
     static const char *const schedules[] = {"constant", "cosine"};
     int s;
     return one_of(e, "training.schedule", schedules, 2, &s);

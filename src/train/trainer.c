@@ -36,6 +36,7 @@ pf_train_options pf_train_options_default(void)
     o.beta1 = 0.9;
     o.beta2 = 0.999;
     o.eps = 1e-8;
+    o.clip_relative = 5.0;
     o.seed = 1;
     o.eval_every = 100;
     o.eval_samples = 2000;
@@ -51,6 +52,9 @@ static pf_status check_options(const pf_train_options *o, const pf_target *targe
     if (o->steps < 0 || o->eval_every < 1 || o->eval_samples < 1 || o->max_bad_steps < 1)
         return pf_fail(PF_ERR_ARG, "trainer: steps ≥ 0, eval_every ≥ 1, eval_samples ≥ 1 and "
                                    "max_bad_steps ≥ 1 are required");
+    if (!(o->clip_norm >= 0) || !(o->clip_relative >= 0))
+        return pf_fail(PF_ERR_ARG, "trainer: clip_norm = %g and clip_relative = %g must be ≥ 0",
+                       o->clip_norm, o->clip_relative);
     if (!(o->lr > 0) || !(o->min_lr >= 0))
         return pf_fail(PF_ERR_ARG, "trainer: lr = %g must be > 0, min_lr = %g ≥ 0", o->lr,
                        o->min_lr);
@@ -214,6 +218,29 @@ static pf_status prepare_input(pf_trainer *t, long *B, long *first, long *count)
     return PF_OK;
 }
 
+/* The spike guard: ‖g‖ at most clip_relative × √(Σᵢ v̂ᵢ), Adam's bias-corrected
+ * second moment summed, i.e. the RMS of the last ~1/(1 − β₂) gradient norms.
+ * A single wild batch then moves the parameters no further than a typical
+ * one and does not inflate v (which would stall the following steps). It
+ * keeps no state of its own, so checkpoints resume it exactly. */
+#define CLIP_RELATIVE_AFTER 20 /* steps of history before it acts */
+
+static void clip_relative(pf_trainer *t)
+{
+    const double c = t->options.clip_relative;
+    double *m, *v;
+    long *steps;
+    pf_adam_state(t->adam, &m, &v, &steps);
+    if (!(c > 0) || *steps < CLIP_RELATIVE_AFTER)
+        return;
+    double sum_v = 0;
+    for (size_t i = 0; i < t->n_params; i++)
+        sum_v += v[i];
+    const double rms = sqrt(sum_v / (1.0 - pow(t->options.beta2, (double)*steps)));
+    if (rms > 0)
+        pf_clip_grad_norm(t->n_params, t->grad, c * rms);
+}
+
 pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
 {
     const pf_train_options *o = &t->options;
@@ -259,6 +286,7 @@ pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
     pf_clip_grad_norm(t->n_params, t->grad, o->clip_norm);
     memcpy(t->good_params, pf_flow_params(t->flow), t->n_params * sizeof(double));
     t->has_good_params = 1;
+    clip_relative(t);
     double lr = pf_schedule_lr(o->schedule, o->lr, o->min_lr, t->step, o->steps, o->warmup);
     pf_adam_step(t->adam, pf_flow_params(t->flow), t->grad, lr);
     t->step++;
@@ -368,10 +396,11 @@ void pf_train_request_stop(void) { stop_requested = 1; }
 int pf_train_stop_requested(void) { return stop_requested != 0; }
 
 /* A run diverges when its metrics rows keep getting worse: DIVERGE_ROWS rows
- * in a row whose mean loss lies more than DIVERGE_SE standard errors (of that
- * row's mean) above the best row so far, or whose mean gradient norm exceeds
- * DIVERGE_GRAD times the lowest so far. Noise around a plateau rarely does
- * either three times running; a run away does it every row. */
+ * in a row whose mean loss lies more than DIVERGE_SE standard errors of that
+ * row's mean (plus 0.01 + 1e-4·|best|) above the best row so far, or whose
+ * mean gradient norm exceeds DIVERGE_GRAD times the lowest so far. Noise
+ * around a plateau rarely does either three times running; a run away does it
+ * every row. As many calm rows after the warning count as a recovery. */
 #define DIVERGE_ROWS 3
 #define DIVERGE_SE 4.0
 #define DIVERGE_GRAD 10.0
@@ -383,18 +412,30 @@ static void watch_divergence(pf_trainer *t, const pf_metrics *m)
         return;
     double var = (t->loss_sq_sum - n * m->loss * m->loss) / (double)(n - 1);
     double se = sqrt(var > 0 ? var / n : 0);
+    /* the margin: noise of the row's mean, and a floor for rows without noise
+     * (a path gradient near q = p has almost none) */
+    const double margin = DIVERGE_SE * se + 0.01 + 1e-4 * fabs(t->best_loss);
     int worse = !isnan(t->best_loss) &&
-                (m->loss > t->best_loss + DIVERGE_SE * se ||
+                (m->loss > t->best_loss + margin ||
                  m->grad_norm > DIVERGE_GRAD * t->best_grad_norm);
     t->rising_rows = worse ? t->rising_rows + 1 : 0;
-    if (t->rising_rows >= DIVERGE_ROWS && !t->divergence[0])
+    t->calm_rows = worse ? 0 : t->calm_rows + 1;
+    if (t->divergence[0] && t->rising_rows >= DIVERGE_ROWS)
+        t->recovered[0] = '\0'; /* diverging again */
+    else if (t->divergence[0] && t->calm_rows == DIVERGE_ROWS)
+        snprintf(t->recovered, sizeof t->recovered,
+                 "; it recovered later: %d rows in a row back near its best, to step %ld "
+                 "(loss %.6g)",
+                 DIVERGE_ROWS, m->step, m->loss);
+    if (!t->divergence[0] && t->rising_rows >= DIVERGE_ROWS) {
         snprintf(t->divergence, sizeof t->divergence,
-                 "training is diverging: over the last %d metrics rows (to step %ld) the loss "
-                 "stayed above its best %.6g (step %ld), now %.6g, and the gradient norm went "
-                 "from %.4g (lowest) to %.4g; lower training.lr or set training.warmup / "
+                 "training is diverging: for %d metrics rows (to step %ld) the loss stayed "
+                 "well above its best %.6g (step %ld), now %.6g, or the gradient norm above "
+                 "10x its lowest %.4g, now %.4g; lower training.lr or set training.warmup / "
                  "training.clip_norm",
                  t->rising_rows, m->step, t->best_loss, t->best_step, m->loss,
                  t->best_grad_norm, m->grad_norm);
+    }
     if (isnan(t->best_loss) || m->loss < t->best_loss) {
         t->best_loss = m->loss;
         t->best_step = m->step;
@@ -406,6 +447,11 @@ static void watch_divergence(pf_trainer *t, const pf_metrics *m)
 const char *pf_trainer_divergence(const pf_trainer *t)
 {
     return t->divergence[0] ? t->divergence : NULL;
+}
+
+const char *pf_trainer_recovery(const pf_trainer *t)
+{
+    return t->recovered[0] ? t->recovered : NULL;
 }
 
 pf_status pf_trainer_run_until(pf_trainer *t, long stop_at, pf_train_callback callback,

@@ -42,6 +42,8 @@ struct pf_trainer {
     long best_step;
     int rising_rows;                  /* consecutive rows well above the best */
     char divergence[320];             /* "" or the warning */
+    int calm_rows;                    /* consecutive rows not worse */
+    char recovered[160];              /* "" or how the run recovered after it */
     pf_train_progress progress;
     void *progress_user;
     pf_train_step_callback step_callback; /* may end a run after any step */

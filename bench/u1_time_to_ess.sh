@@ -1,0 +1,97 @@
+#!/bin/sh
+# Time to quality: reverse ESS reached against wall-clock training time.
+#
+# usage: bench/u1_time_to_ess.sh REFERENCE [OUT_DIR]
+#   REFERENCE: the lenz3000/unified-path-gradients repository (a checkout with
+#              unified_path/, or a bare git directory), or "none" to skip it.
+#   environment: SEEDS ("1 2"), U1_STEPS (2000), PHI4_STEPS (2000), EVERY
+#              (100), SAMPLES (1024), LEVELS ("0.02 0.05 0.1 0.2 0.3"),
+#              PATHFLOW (./build/pathflow), PYTHON (python3 with torch).
+# Runs, interleaved seed by seed, each on one thread (OPENBLAS_NUM_THREADS=1,
+# torch.set_num_threads(1)):
+#   U(1) 8×8, β = 2, configs/u1_reverse_path.cfg: pathflow `path`, pathflow
+#   `total`, and the reference PyTorch flow of the same architecture with its
+#   fast path gradient (batch 64, Adam 1e-3, cosine over U1_STEPS);
+#   φ⁴ 8×8, configs/phi4_reverse_path.cfg: pathflow `path` and `total`.
+# Every EVERY steps both sides evaluate the ESS of SAMPLES fresh samples; the
+# times are wall-clock seconds since training began, evaluations included on
+# both sides. Prints, per run and ESS level, the first time the ESS reached
+# it (median over seeds; "—" if never). Minutes per run: not in CI.
+set -eu
+[ $# -ge 1 ] || { echo "usage: $0 REFERENCE|none [OUT_DIR]" >&2; exit 2; }
+REF=$1
+OUT=${2:-runs/u1_time_to_ess}
+SEEDS=${SEEDS:-1 2}
+U1_STEPS=${U1_STEPS:-2000}
+PHI4_STEPS=${PHI4_STEPS:-2000}
+EVERY=${EVERY:-100}
+SAMPLES=${SAMPLES:-1024}
+LEVELS=${LEVELS:-0.02 0.05 0.1 0.2 0.3}
+PATHFLOW=${PATHFLOW:-./build/pathflow}
+PYTHON=${PYTHON:-python3}
+HERE=$(cd "$(dirname "$0")" && pwd)
+export OPENBLAS_NUM_THREADS=1
+mkdir -p "$OUT"
+
+SRC=
+if [ "$REF" != none ]; then
+    if [ -d "$REF/unified_path" ]; then
+        SRC=$REF
+    elif git -C "$REF" rev-parse --git-dir >/dev/null 2>&1; then
+        SRC=$(mktemp -d)
+        trap 'rm -rf "$SRC"' EXIT
+        git -C "$REF" archive HEAD | tar -x -C "$SRC"
+    else
+        echo "$0: $REF is neither a checkout with unified_path/ nor a git directory" >&2
+        exit 2
+    fi
+fi
+
+pf() { # config estimator steps seed name
+    "$PATHFLOW" train "$HERE/../configs/$1.cfg" --set training.estimator="$2" \
+        --set training.steps="$3" --set eval.every="$EVERY" --set eval.samples="$SAMPLES" \
+        --set experiment.seed="$4" --out "$OUT/$5_seed$4" >/dev/null
+}
+
+echo "load before: $(uptime)" >"$OUT/load.txt"
+for s in $SEEDS; do
+    pf u1_reverse_path path "$U1_STEPS" "$s" u1_path
+    if [ -n "$SRC" ]; then
+        "$PYTHON" "$HERE/u1_reference.py" "$SRC" --seed "$s" --steps "$U1_STEPS" \
+            --every "$EVERY" --samples "$SAMPLES" --out "$OUT/u1_reference_seed$s.csv"
+    fi
+    pf u1_reverse_path total "$U1_STEPS" "$s" u1_total
+    pf phi4_reverse_path path "$PHI4_STEPS" "$s" phi4_path
+    pf phi4_reverse_path total "$PHI4_STEPS" "$s" phi4_total
+done
+echo "load after: $(uptime)" >>"$OUT/load.txt"
+
+"$PYTHON" - "$OUT" "$SEEDS" "$LEVELS" <<'EOF'
+import csv, os, statistics, sys
+out, seeds, levels = sys.argv[1], sys.argv[2].split(), [float(v) for v in sys.argv[3].split()]
+def rows(path):
+    with open(path) as f:
+        return [(float(r["seconds"]), float(r["ess"] or "nan"), int(r["step"]))
+                for r in csv.DictReader(l for l in f if not l.startswith("#"))]
+runs = {}
+for name in ["u1_path", "u1_total", "u1_reference", "phi4_path", "phi4_total"]:
+    paths = [os.path.join(out, f"{name}_seed{s}", "metrics.csv") for s in seeds]
+    if name == "u1_reference":
+        paths = [os.path.join(out, f"{name}_seed{s}.csv") for s in seeds]
+    runs[name] = [rows(p) for p in paths if os.path.exists(p)]
+print("| run | seeds | final ESS | s/step | " + " | ".join(f"t(ESS ≥ {v})" for v in levels) + " |")
+print("|---|---:|---:|---:|" + "---:|" * len(levels))
+for name, rs in runs.items():
+    if not rs:
+        continue
+    cells = []
+    for v in levels:
+        ts = [next((t for t, e, _ in r if e >= v), None) for r in rs]
+        reached = [t for t in ts if t is not None]
+        cells.append(f"{statistics.median(reached):.0f} s ({len(reached)}/{len(rs)})"
+                     if reached else "—")
+    final = statistics.median(r[-1][1] for r in rs)
+    per_step = statistics.median(r[-1][0] / r[-1][2] for r in rs)
+    print(f"| {name} | {len(rs)} | {final:.3f} | {per_step:.3f} | " + " | ".join(cells) + " |")
+EOF
+cat "$OUT/load.txt"
