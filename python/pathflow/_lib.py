@@ -179,6 +179,7 @@ class TrainOptions(ctypes.Structure):
                 ("steps", c_long), ("lr", c_double), ("min_lr", c_double),
                 ("schedule", c_int), ("warmup", c_long), ("beta1", c_double),
                 ("beta2", c_double), ("eps", c_double), ("clip_norm", c_double),
+                ("clip_relative", c_double),
                 ("seed", c_ulonglong), ("eval_every", c_long), ("eval_samples", c_int),
                 ("max_bad_steps", c_int), ("data", P_double), ("n_data", c_int),
                 ("holdout", P_double), ("n_holdout", c_int), ("settings_hash", c_uint64)]

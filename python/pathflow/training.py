@@ -34,7 +34,7 @@ def options_to_dict(o):
             "batch": o.batch, "steps": o.steps, "lr": o.lr, "min_lr": o.min_lr,
             "schedule": L.text(L.pf_schedule_name(o.schedule)), "warmup": o.warmup,
             "beta1": o.beta1, "beta2": o.beta2, "eps": o.eps, "clip_norm": o.clip_norm,
-            "seed": o.seed, "eval_every": o.eval_every, "eval_samples": o.eval_samples,
+            "clip_relative": o.clip_relative, "seed": o.seed, "eval_every": o.eval_every, "eval_samples": o.eval_samples,
             "max_bad_steps": o.max_bad_steps, "n_data": o.n_data if o.data else 0,
             "n_holdout": o.n_holdout, "settings_hash": o.settings_hash}
 
@@ -42,7 +42,7 @@ def options_to_dict(o):
 class Trainer(L.Handle):
     """Trainer(flow, target, objective="reverse", estimator="path", batch=256,
     steps=1000, lr=1e-3, min_lr=0, schedule="cosine", warmup=0, beta1=0.9,
-    beta2=0.999, eps=1e-8, clip_norm=0, seed=1, eval_every=100,
+    beta2=0.999, eps=1e-8, clip_norm=0, clip_relative=5, seed=1, eval_every=100,
     eval_samples=2000, max_bad_steps=10, data=None, holdout=None,
     n_holdout=2000, settings_hash=0).
 
@@ -57,7 +57,7 @@ class Trainer(L.Handle):
                  lr=None, min_lr=None, schedule=None, warmup=None, beta1=None, beta2=None,
                  eps=None, clip_norm=None, seed=None, eval_every=None, eval_samples=None,
                  max_bad_steps=None, data=None, holdout=None, n_holdout=None,
-                 settings_hash=None):
+                 settings_hash=None, clip_relative=None):
         super().__init__()
         o = L.pf_train_options_default()
         if objective is not None:
@@ -67,7 +67,8 @@ class Trainer(L.Handle):
         if schedule is not None:
             o.schedule = _schedule_code(schedule)
         for k, v in dict(batch=batch, steps=steps, lr=lr, min_lr=min_lr, warmup=warmup,
-                         beta1=beta1, beta2=beta2, eps=eps, clip_norm=clip_norm, seed=seed,
+                         beta1=beta1, beta2=beta2, eps=eps, clip_norm=clip_norm,
+                         clip_relative=clip_relative, seed=seed,
                          eval_every=eval_every, eval_samples=eval_samples,
                          max_bad_steps=max_bad_steps, n_holdout=n_holdout,
                          settings_hash=settings_hash).items():
