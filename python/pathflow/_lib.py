@@ -461,6 +461,22 @@ class Handle:
     def __init__(self):
         self._lock = threading.RLock()
 
+    def close(self):
+        """Frees the C object (subclasses); closing twice is harmless."""
+        raise NotImplementedError
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     @property
     def h(self):
         """The C handle; ValueError once the object is closed."""

@@ -49,18 +49,6 @@ class Estimator(L.Handle):
                 L.pf_estimator_destroy(self._h)
             self._h = None
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         return f"<pathflow.Estimator {self.objective} {self.estimator} batch={self.batch}>"
 

@@ -62,18 +62,6 @@ class Experiment(L.Handle):
                 L.pf_experiment_destroy(self._h)
             self._h = None
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         return f"<pathflow.Experiment {self.name} from {self.path}>"
 

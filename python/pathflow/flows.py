@@ -163,18 +163,6 @@ class Flow(L.Handle):
                 L.pf_flow_destroy(self._h)
             self._h = None
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         return f"<pathflow.Flow {self.kind} dim={self.dim} params={self.n_params}>"
 

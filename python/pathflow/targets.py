@@ -99,18 +99,6 @@ class Target(L.Handle):
                 L.pf_target_destroy(self._h)
             self._h = None
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         return f"<pathflow.Target {self.kind} dim={self.dim} shape={self.shape}>"
 

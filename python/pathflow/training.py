@@ -97,18 +97,6 @@ class Trainer(L.Handle):
                 L.pf_trainer_destroy(self._h)
             self._h = None
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self):
         o = self.options
         return (f"<pathflow.Trainer {o['objective']} {o['estimator']} batch={o['batch']} "
