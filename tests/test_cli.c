@@ -899,12 +899,14 @@ Test(cli, eval_formats_agree_with_the_text_tables)
     cr_assert_lt(fabs(t_text - t_csv), 0.006);
     cr_assert_eq(m_csv, number_after(strstr(json, "\"name\": \"x[1]\""), "\"mean\": "));
     /* valid JSON, if a Python is at hand to say so */
-    if (system("python3 -c 'import json' 2>/dev/null") == 0) {
+    char probe[512];
+    if (pft_shell("python3 -c 'import json' 2>/dev/null", probe, sizeof probe) == 0) {
         FILE *f = fopen("format_run/eval.json", "w");
         fputs(json, f);
         fclose(f);
-        cr_assert_eq(system("python3 -c 'import json; json.load(open(\"format_run/eval.json\"))'"),
-                     0, "%s", json);
+        cr_assert_eq(pft_shell("python3 -c 'import json; json.load(open(\"format_run/eval.json\"))' 2>&1",
+                               probe, sizeof probe),
+                     0, "%s\n%s", probe, json);
     }
     cr_assert_eq(run("eval format_run --format xml", text, sizeof text), 2);
 }
@@ -1007,7 +1009,8 @@ Test(cli, export_writes_the_checkpoints_parameters)
  * metrics.csv has no rows; eval redraws a lattice run's observables.png. */
 Test(cli, plots_say_what_happened_and_eval_redraws_the_observables)
 {
-    if (system("gnuplot --version >/dev/null 2>&1") != 0) {
+    char probe[256];
+    if (pft_shell("gnuplot --version >/dev/null 2>&1", probe, sizeof probe) != 0) {
         cr_skip_test("gnuplot is not installed");
         return;
     }
