@@ -373,13 +373,15 @@ Test(cli, metrics_after_stops_and_resumes_equal_the_uninterrupted_run)
 }
 
 /* kill -9 at random moments (seeded), then resume (or start again when no
- * checkpoint was written yet), until a run completes. */
+ * checkpoint was written yet), until a run completes. The run is long (4000
+ * steps, seconds on this machine) so that the kills land however fast the
+ * library gets: with 400 steps a faster build finished before most of them. */
 Test(cli, metrics_after_kills_and_resumes_equal_the_uninterrupted_run)
 {
     static char out[16384];
     char config[4200];
     snprintf(config, sizeof config, "%s/configs/quickstart.cfg", PF_SOURCE_DIR);
-    const char *sets[] = {"--set", "training.steps=400", "--set", "eval.every=10",
+    const char *sets[] = {"--set", "training.steps=4000", "--set", "eval.every=10",
                           "--set", "eval.samples=200",   "--set", "training.checkpoint_every=3"};
     const char *whole[] = {"train", config,  sets[0], sets[1], sets[2],      sets[3],   sets[4],
                            sets[5], sets[6], sets[7], "--out", "kill_whole", "--force", NULL};
