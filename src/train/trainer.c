@@ -13,7 +13,10 @@
 #include "core/workspace.h"
 #include "train/trainer_impl.h"
 
-#define EVAL_CHUNK_MAX 1024
+/* Evaluation draws its samples in chunks of max(batch, EVAL_CHUNK_MIN) rows,
+ * so that the flow's tape, sized for the largest pass, is no larger than
+ * training needs (a 16-layer conv flow on 8×8 keeps about 6 MB per row). */
+#define EVAL_CHUNK_MIN 128
 
 static double now_seconds(void)
 {
@@ -70,7 +73,8 @@ static pf_status check_options(const pf_train_options *o, const pf_target *targe
 static pf_status allocate(pf_trainer *t)
 {
     const pf_train_options *o = &t->options;
-    t->eval_chunk = o->eval_samples < EVAL_CHUNK_MAX ? o->eval_samples : EVAL_CHUNK_MAX;
+    const int chunk = o->batch > EVAL_CHUNK_MIN ? o->batch : EVAL_CHUNK_MIN;
+    t->eval_chunk = o->eval_samples < chunk ? o->eval_samples : chunk;
     int n_log_w = o->eval_samples > t->n_holdout ? o->eval_samples : t->n_holdout;
     size_t chunk_d = (size_t)t->eval_chunk * t->d;
     t->grad = pf_alloc_doubles(t->n_params, "trainer gradient");
@@ -192,6 +196,7 @@ static pf_status prepare_input(pf_trainer *t, long *B, long *first, long *count)
     if (o->objective == PF_OBJECTIVE_REVERSE) {
         pf_rng rng = pf_rng_make(o->seed, PF_STREAM_BASE_SAMPLES + (uint64_t)t->step);
         rng.next_normal = rng.next_uniform = (uint64_t)*first * d; /* d draws per row */
+        rng.next_rademacher = (uint64_t)*first; /* a z2_mixture base: one per row */
         pf_flow_sample_base(t->flow, &rng, (int)*count, t->input);
         return PF_OK;
     }
@@ -306,6 +311,7 @@ static pf_status reverse_rows(pf_trainer *t, long first, long count)
     for (long off = first; off < first + count; off += t->eval_chunk) {
         int n = (int)(first + count - off < t->eval_chunk ? first + count - off : t->eval_chunk);
         rng.next_normal = rng.next_uniform = (uint64_t)off * d;
+        rng.next_rademacher = (uint64_t)off;
         pf_flow_sample_base(t->flow, &rng, n, t->eval_z);
         pf_flow_set_noise(t->flow, PF_STREAM_EVAL + (uint64_t)t->step, (uint64_t)off);
         PF_TRY(pf_flow_forward(t->flow, n, t->eval_z, t->eval_x, t->eval_ldj, NULL, NULL));
