@@ -1093,3 +1093,28 @@ Test(cli, runs_with_two_blas_threads_are_reproducible)
     }
     expect_same_file("threads_0/checkpoint.pfc", "threads_1/checkpoint.pfc");
 }
+
+/* tests/data/run_0.1.0 was written by pathflow 0.1.0, before flow.base and
+ * flow.base_shift existed. Keys added since enter the settings hash only away
+ * from their defaults, so that run still resumes (and extends), while a
+ * resume that changes the new key is refused. */
+Test(cli, a_run_written_before_keys_were_added_still_resumes)
+{
+    static char out[16384];
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "rm -rf old_run && cp -r %s/tests/data/run_0.1.0 old_run",
+             PF_SOURCE_DIR);
+    cr_assert_eq(pft_shell(cmd, out, sizeof out), 0, "%s", out);
+    const char *changed[] = {"train", "--resume", "old_run", "--set", "flow.base=\"z2_mixture\"",
+                             "--set", "training.steps=20", NULL};
+    cr_assert_eq(run_argv(changed, out, sizeof out), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "flow.base = \"z2_mixture\" (was \"normal\")"), "%s", out);
+    cr_assert_eq(run_capture("train --resume old_run --set training.steps=20", out, sizeof out, 1), 0,
+                 "%s", out);
+    cr_assert_not_null(strstr(out, "resuming at step 10"), "%s", out);
+    long step;
+    double seconds;
+    int rows;
+    last_row("old_run/metrics.csv", &step, &seconds, &rows);
+    cr_assert(step == 20 && rows == 2, "step %ld, %d rows", step, rows);
+}

@@ -22,7 +22,13 @@ typedef struct pf_flow pf_flow;
 
 typedef enum pf_base_kind {
     PF_BASE_NORMAL = 0, /* q₀ = N(0, I), score −z */
-    PF_BASE_UNIFORM     /* q₀ uniform on [0, 2π)^d (U(1) links), score 0 */
+    PF_BASE_UNIFORM,    /* q₀ uniform on [0, 2π)^d (U(1) links), score 0 */
+    PF_BASE_Z2_MIXTURE  /* q₀ = ½N(m·1, I) + ½N(−m·1, I), m = the flow's base shift:
+                           log q₀ = −|z|²/2 − d m²/2 − (d/2) log 2π + log cosh(m Σᵢzᵢ),
+                           score −z + m tanh(m Σᵢzᵢ)·1. Symmetric under z → −z and
+                           bimodal along the constant mode: with Z₂-equivariant
+                           couplings each base mode can become one vacuum of a
+                           broken phase without the flow tearing one mode in two. */
 } pf_base_kind;
 
 /* ---- RealNVP: a chain of affine coupling layers (docs/theory.md §4.1, §4.2) -------- */
@@ -59,6 +65,8 @@ typedef struct pf_realnvp_options {
     int zero_init;            /* last layer of every conditioner zero: the flow starts as identity */
     double init_scale;        /* multiplies the random initial weights (default 1) */
     unsigned long long seed;  /* parameter initialisation stream */
+    pf_base_kind base;        /* PF_BASE_NORMAL (default) or PF_BASE_Z2_MIXTURE */
+    double base_shift;        /* m of PF_BASE_Z2_MIXTURE, > 0 (default 1) */
 } pf_realnvp_options;
 
 pf_realnvp_options pf_realnvp_options_default(void);
@@ -151,6 +159,8 @@ void pf_flow_destroy(pf_flow *flow);
 int pf_flow_dim(const pf_flow *flow);
 const char *pf_flow_kind(const pf_flow *flow); /* "realnvp", "cnf", "u1" */
 pf_base_kind pf_flow_base(const pf_flow *flow);
+/* m of a PF_BASE_Z2_MIXTURE base (0 for the other bases). */
+double pf_flow_base_shift(const pf_flow *flow);
 size_t pf_flow_n_params(const pf_flow *flow);
 /* The parameter vector θ (n_params doubles), owned by the flow; writable. */
 double *pf_flow_params(pf_flow *flow);

@@ -144,7 +144,7 @@ class RealNVPOptions(ctypes.Structure):
                 ("hidden", c_int * 16), ("activation", c_char_p), ("mask", c_int),
                 ("lattice", c_int * 2), ("conditioner", c_int), ("kernel", c_int),
                 ("symmetry", c_int), ("zero_init", c_int), ("init_scale", c_double),
-                ("seed", c_ulonglong)]
+                ("seed", c_ulonglong), ("base", c_int), ("base_shift", c_double)]
 
 
 class U1FlowOptions(ctypes.Structure):

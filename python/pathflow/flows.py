@@ -34,7 +34,7 @@ class Flow(L.Handle):
         self._reserved = 0
         self.dim = L.pf_flow_dim(handle)
         self.kind = L.text(L.pf_flow_kind(handle))
-        self.base = "uniform" if L.pf_flow_base(handle) == 1 else "normal"
+        self.base = {1: "uniform", 2: "z2_mixture"}.get(L.pf_flow_base(handle), "normal")
         self.n_params = L.pf_flow_n_params(handle)
 
     @staticmethod
@@ -48,14 +48,17 @@ class Flow(L.Handle):
     @classmethod
     def realnvp(cls, dim, layers=None, hidden=None, activation=None, mask=None, lattice=None,
                 zero_init=None, init_scale=None, seed=None, conditioner=None, kernel=None,
-                symmetry=None):
+                symmetry=None, base=None, base_shift=None):
         """RealNVP: `layers` affine couplings with MLP conditioners of widths
         `hidden` (default 4 × [32, 32], tanh); mask "halves", "even_odd" or
         "checkerboard" (with lattice=(L0, L1), L0·L1 = dim); zero_init: the
         flow starts as the identity (default True). conditioner "dense" (an
         MLP) or "conv" (a periodic CNN of odd `kernel` size and hidden
         channels `hidden`, checkerboard lattices only); symmetry "none" or
-        "z2" (s even, t odd: the flow commutes with φ → −φ)."""
+        "z2" (s even, t odd: the flow commutes with φ → −φ); base "normal"
+        (N(0, I), the default) or "z2_mixture" (½N(m·1, I) + ½N(−m·1, I),
+        m = base_shift, default 1: two modes for the two vacua of a broken
+        phase)."""
         o = L.pf_realnvp_options_default()
         o.dim = int(dim)
         if conditioner is not None:
@@ -66,6 +69,11 @@ class Flow(L.Handle):
             if symmetry not in ("none", "z2"):
                 raise ValueError(f"realnvp symmetry: '{symmetry}' is not none or z2")
             o.symmetry = int(symmetry == "z2")
+        if base is not None:
+            if base not in ("normal", "z2_mixture"):
+                raise ValueError(f"realnvp base: '{base}' is not normal or z2_mixture")
+            o.base = 2 if base == "z2_mixture" else 0
+        _set(o, base_shift=base_shift)
         _set(o, n_layers=layers, init_scale=init_scale, seed=seed, kernel=kernel,
              zero_init=None if zero_init is None else int(bool(zero_init)))
         if hidden is not None:
@@ -221,7 +229,7 @@ class Flow(L.Handle):
 
     def sample_base(self, n, seed=0, stream=0):
         """n base samples (n, d) from the normal (or uniform) draws of stream
-        (seed, stream)."""
+        (seed, stream); a z2_mixture base adds ±base_shift to each row."""
         L.check_batch(int(n), "n")
         z = np.empty((int(n), self.dim))
         rng = L.pf_rng_make(seed, stream)

@@ -154,6 +154,9 @@ static pf_status build_flow(pf_experiment *e)
     o.zero_init = pf_config_bool(e, "flow.zero_init");
     o.init_scale = pf_config_float(e, "flow.init_scale");
     o.seed = (unsigned long long)pf_config_int(e, "experiment.seed");
+    o.base = strcmp(pf_config_string(e, "flow.base"), "z2_mixture") == 0 ? PF_BASE_Z2_MIXTURE
+                                                                         : PF_BASE_NORMAL;
+    o.base_shift = pf_config_float(e, "flow.base_shift");
     return pf_flow_realnvp_create(&o, &e->flow);
 }
 

@@ -22,6 +22,7 @@
  *   flow.zero_init = true (realnvp, cnf), false (u1)
  *   flow.init_scale = 1.0
  *   flow.conditioner = "dense", flow.symmetry = "none" (realnvp)
+ *   flow.base = "normal", flow.base_shift = 1.0 (realnvp)
  *   flow.kernel = 3 (realnvp with conditioner "conv", u1)
  *   flow.mixture = 2, flow.tolerance = 1e-10 (u1)
  *   flow.field = "mlp" (cnf); with "lattice": flow.features = 8,

@@ -94,16 +94,39 @@ static void write_header(FILE *f, const pf_experiment *e)
     }
 }
 
+/* The text write_value gives setting s, in buf ("?" if it does not fit). */
+static const char *setting_text(const config_setting_t *s, char *buf, size_t size)
+{
+    FILE *f = fmemopen(buf, size, "w");
+    if (!f) {
+        snprintf(buf, size, "?");
+        return buf;
+    }
+    write_value(f, s);
+    if (fclose(f) != 0 || !memchr(buf, '\0', size))
+        buf[size - 1] = '\0';
+    return buf;
+}
+
+/* Is key k left out of the settings hash with the value s? */
+static int unhashed_value(const key_spec *k, const config_setting_t *s)
+{
+    if (k->unhashed != PF_KEY_HASHED_UNLESS_DEFAULT)
+        return k->unhashed;
+    char text[256];
+    return k->fallback && strcmp(setting_text(s, text, sizeof text), k->fallback) == 0;
+}
+
 /* hashed_only: only the keys that shape training (for the settings hash). */
 static void write_section(FILE *f, const config_setting_t *group, const char *section,
                           int hashed_only)
 {
     fprintf(f, "%s: {\n", section);
     for (int i = 0; i < PF_SCHEMA_SIZE; i++) {
-        if (strcmp(PF_SCHEMA[i].section, section) != 0 || (hashed_only && PF_SCHEMA[i].unhashed))
+        if (strcmp(PF_SCHEMA[i].section, section) != 0)
             continue;
         const config_setting_t *s = config_setting_get_member(group, PF_SCHEMA[i].key);
-        if (!s)
+        if (!s || (hashed_only && unhashed_value(&PF_SCHEMA[i], s)))
             continue;
         fprintf(f, "  %s = ", PF_SCHEMA[i].key);
         write_value(f, s);
@@ -157,15 +180,7 @@ static const char *value_text(const pf_experiment *e, const char *path, char *bu
         snprintf(buf, size, "(absent)");
         return buf;
     }
-    FILE *f = fmemopen(buf, size, "w");
-    if (!f) {
-        snprintf(buf, size, "?");
-        return buf;
-    }
-    write_value(f, s);
-    if (fclose(f) != 0 || !memchr(buf, '\0', size))
-        buf[size - 1] = '\0';
-    return buf;
+    return setting_text(s, buf, size);
 }
 
 int pf_experiment_compare_settings(const pf_experiment *a, const pf_experiment *b, char *buf,
@@ -179,7 +194,7 @@ int pf_experiment_compare_settings(const pf_experiment *a, const pf_experiment *
         const key_spec *k = &PF_SCHEMA[i];
         char path[128], va[256], vb[256];
         snprintf(path, sizeof path, "%s.%s", k->section, k->key);
-        if (k->unhashed || strcmp(value_text(a, path, va, sizeof va),
+        if (k->unhashed == 1 || strcmp(value_text(a, path, va, sizeof va),
                                   value_text(b, path, vb, sizeof vb)) == 0)
             continue;
         if (used < size) { /* once cut, the list stays as far as it got */

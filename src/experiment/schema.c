@@ -42,6 +42,10 @@ const key_spec PF_SCHEMA[] = {
     {"flow", "kernel", VALUE_INT, "realnvp u1", "3", 0},
     {"flow", "conditioner", VALUE_STRING, "realnvp", "\"dense\"", 0},
     {"flow", "symmetry", VALUE_STRING, "realnvp", "\"none\"", 0},
+    /* added after 0.1.0: hashed only away from their defaults, so runs recorded
+     * before still resume */
+    {"flow", "base", VALUE_STRING, "realnvp", "\"normal\"", PF_KEY_HASHED_UNLESS_DEFAULT},
+    {"flow", "base_shift", VALUE_FLOAT, "realnvp", "1.0", PF_KEY_HASHED_UNLESS_DEFAULT},
     {"flow", "mixture", VALUE_INT, "u1", "2", 0},
     {"flow", "tolerance", VALUE_FLOAT, "u1", "1e-10", 0},
     /* the vector field of a cnf: "mlp" (flow.hidden, flow.activation) or

@@ -25,8 +25,13 @@ typedef struct key_spec {
     const char *kinds;    /* target kinds the key applies to ("gmm mgm"); NULL: all */
     const char *fallback; /* default as libconfig text; NULL: none (required or optional) */
     int unhashed; /* 1: does not shape the training trajectory (names, output, cadence),
-                   * so it is left out of the settings hash and may change on resume */
+                   * so it is left out of the settings hash and may change on resume;
+                   * PF_KEY_HASHED_UNLESS_DEFAULT: shapes training, but enters the hash
+                   * only when it differs from its default, so that adding the key did
+                   * not change the hash of runs recorded before it existed */
 } key_spec;
+
+#define PF_KEY_HASHED_UNLESS_DEFAULT 2
 
 extern const key_spec PF_SCHEMA[];
 extern const int PF_SCHEMA_SIZE;

@@ -338,6 +338,9 @@ static pf_status check_flow(pf_experiment *e)
         return pf_config_fail(e, pf_config_setting(e, "flow.mask"),
                               "checkerboard needs a lattice target (phi4)");
     PF_TRY(check_conditioner(e, k == 2));
+    static const char *const bases[] = {"normal", "z2_mixture"};
+    PF_TRY(one_of(e, "flow.base", bases, 2, &k));
+    PF_TRY(in_range(e, "flow.base_shift", 0, 1, 1e6));
     long dim = pf_config_setting(e, "target.dim") ? pf_config_int(e, "target.dim") : 4;
     if (dim < 2)
         return pf_config_fail(e, pf_config_setting(e, "target.dim"),

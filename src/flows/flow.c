@@ -43,6 +43,7 @@ void pf_flow_destroy(pf_flow *flow)
 int pf_flow_dim(const pf_flow *flow) { return flow->dim; }
 const char *pf_flow_kind(const pf_flow *flow) { return flow->kind; }
 pf_base_kind pf_flow_base(const pf_flow *flow) { return flow->base; }
+double pf_flow_base_shift(const pf_flow *flow) { return flow->base_shift; }
 size_t pf_flow_n_params(const pf_flow *flow) { return flow->n_params; }
 double *pf_flow_params(pf_flow *flow) { return flow->params; }
 const char *pf_flow_describe(const pf_flow *flow) { return flow->description; }
@@ -131,15 +132,55 @@ pf_status pf_flow_backward(pf_flow *flow, int B, const double *out_bar, const do
 
 void pf_flow_sample_base(const pf_flow *flow, pf_rng *rng, int B, double *z)
 {
-    size_t n = (size_t)B * (size_t)flow->dim;
-    if (flow->base == PF_BASE_NORMAL) {
-        pf_rng_normal(rng, n, z);
-    } else {
+    const int d = flow->dim;
+    size_t n = (size_t)B * (size_t)d;
+    if (flow->base == PF_BASE_UNIFORM) {
         const double two_pi = 6.283185307179586476925286766559;
         pf_rng_uniform(rng, n, z);
         for (size_t i = 0; i < n; i++)
             z[i] *= two_pi;
+        return;
     }
+    pf_rng_normal(rng, n, z);
+    if (flow->base != PF_BASE_Z2_MIXTURE)
+        return;
+    /* the mode of row b: one Rademacher draw per row (its own counter domain,
+     * so the normals are those of a PF_BASE_NORMAL flow) */
+    for (int b = 0; b < B; b++) {
+        double sign;
+        pf_rng_rademacher(rng, 1, &sign);
+        double *zb = z + (size_t)b * d, shift = sign * flow->base_shift;
+        for (int i = 0; i < d; i++)
+            zb[i] += shift;
+    }
+}
+
+/* log cosh u without overflow: |u| + log1p(e^{−2|u|}) − log 2. */
+static double log_cosh(double u)
+{
+    const double a = fabs(u);
+    return a + log1p(exp(-2.0 * a)) - 0.69314718055994530941723212145818;
+}
+
+/* One row of the Gaussian or the z2 mixture base: log q₀ and (score != NULL) its score. */
+static double gaussian_row(const pf_flow *flow, const double *zb, double *score)
+{
+    const int d = flow->dim;
+    const double log_2pi = 1.8378770664093454835606594728112, m = flow->base_shift;
+    double sq = 0, sum = 0;
+    for (int i = 0; i < d; i++) {
+        sq += zb[i] * zb[i];
+        sum += zb[i];
+    }
+    double log_q0 = -0.5 * sq - 0.5 * d * log_2pi, pull = 0;
+    if (flow->base == PF_BASE_Z2_MIXTURE) {
+        log_q0 += -0.5 * d * m * m + log_cosh(m * sum);
+        pull = m * tanh(m * sum); /* ∂/∂zᵢ log cosh(m Σz) */
+    }
+    if (score)
+        for (int i = 0; i < d; i++)
+            score[i] = -zb[i] + pull;
+    return log_q0;
 }
 
 /* z: B×d → log_q0: B, score: B×d (optional). */
@@ -147,24 +188,19 @@ void pf_flow_base_log_prob(const pf_flow *flow, int B, const double *z, double *
                            double *score)
 {
     const int d = flow->dim;
-    const double log_2pi = 1.8378770664093454835606594728112;
     for (int b = 0; b < B; b++) {
         const double *zb = z + (size_t)b * d;
-        if (flow->base == PF_BASE_NORMAL) {
-            double sq = 0;
-            for (int i = 0; i < d; i++)
-                sq += zb[i] * zb[i];
+        double *sb = score ? score + (size_t)b * d : NULL;
+        if (flow->base != PF_BASE_UNIFORM) {
+            double l = gaussian_row(flow, zb, sb);
             if (log_q0)
-                log_q0[b] = -0.5 * sq - 0.5 * d * log_2pi;
-            if (score)
-                for (int i = 0; i < d; i++)
-                    score[(size_t)b * d + i] = -zb[i];
+                log_q0[b] = l;
         } else {
             if (log_q0)
                 log_q0[b] = -d * log(6.283185307179586476925286766559);
-            if (score)
+            if (sb)
                 for (int i = 0; i < d; i++)
-                    score[(size_t)b * d + i] = 0.0;
+                    sb[i] = 0.0;
         }
     }
 }

@@ -23,6 +23,7 @@ struct pf_flow {
     char kind[16]; /* "realnvp", "cnf", "u1" (ops->kind unless a constructor renames) */
     int dim;
     pf_base_kind base;
+    double base_shift; /* m of PF_BASE_Z2_MIXTURE, 0 otherwise */
     size_t n_params;
     double *params; /* n_params, aligned, owned */
     int B_max;      /* batch size the tape is sized for (0: not yet) */

@@ -1,8 +1,10 @@
 /* RealNVP: a chain of affine couplings with alternating masks (halves,
- * even/odd, or a checkerboard on an L0×L1 lattice), base N(0, I). The
+ * even/odd, or a checkerboard on an L0×L1 lattice). The
  * conditioners are dense MLPs or, on a checkerboard, periodic CNNs; either
  * may be z2-symmetrised (flows/conditioner.h). With a z2 conditioner every
- * coupling is odd, T(−z) = −T(z), and the symmetric base makes q(−x) = q(x). */
+ * coupling is odd, T(−z) = −T(z), and the symmetric base makes q(−x) = q(x).
+ * The base is N(0, I) or the two-mode mixture ½N(m·1, I) + ½N(−m·1, I)
+ * (PF_BASE_Z2_MIXTURE), for targets with two vacua. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,8 @@ pf_realnvp_options pf_realnvp_options_default(void)
     o.kernel = 3;
     o.symmetry = PF_SYMMETRY_NONE;
     o.seed = 0;
+    o.base = PF_BASE_NORMAL;
+    o.base_shift = 1.0;
     return o;
 }
 
@@ -73,6 +77,12 @@ static pf_status check_options(const pf_realnvp_options *o, pf_activation *act)
     if ((unsigned)o->symmetry > PF_SYMMETRY_Z2)
         return pf_fail(PF_ERR_ARG, "realnvp: symmetry kind %d unknown (valid: none, z2)",
                        (int)o->symmetry);
+    if (o->base != PF_BASE_NORMAL && o->base != PF_BASE_Z2_MIXTURE)
+        return pf_fail(PF_ERR_ARG, "realnvp: base kind %d unknown (valid: normal, z2_mixture)",
+                       (int)o->base);
+    if (o->base == PF_BASE_Z2_MIXTURE && !(o->base_shift > 0 && o->base_shift < 1e6))
+        return pf_fail(PF_ERR_ARG, "realnvp: base_shift %g of the z2_mixture base must be in (0, 1e6)",
+                       o->base_shift);
     if (o->conditioner == PF_CONDITIONER_CONV && o->mask != PF_MASK_CHECKERBOARD)
         return pf_fail(PF_ERR_ARG, "realnvp: the conv conditioner needs the checkerboard mask");
     if (o->conditioner == PF_CONDITIONER_CONV &&
@@ -99,7 +109,11 @@ static void describe(const pf_realnvp_options *o, pf_flow *flow)
         used += (size_t)snprintf(flow->description + used, size - used,
                                  " conditioner=conv kernel=%d", o->kernel);
     if (o->symmetry == PF_SYMMETRY_Z2 && used < size)
-        snprintf(flow->description + used, size - used, " symmetry=z2");
+        used += (size_t)snprintf(flow->description + used, size - used, " symmetry=z2");
+    /* the base shift is part of the map from base to x: a checkpoint of another m is another flow */
+    if (o->base == PF_BASE_Z2_MIXTURE && used < size)
+        snprintf(flow->description + used, size - used, " base=z2_mixture shift=%.17g",
+                 o->base_shift);
 }
 
 pf_status pf_flow_realnvp_create(const pf_realnvp_options *o, pf_flow **out)
@@ -127,9 +141,10 @@ pf_status pf_flow_realnvp_create(const pf_realnvp_options *o, pf_flow **out)
         free(layers);
         return st;
     }
-    st = pf_chain_create(o->dim, PF_BASE_NORMAL, layers, o->n_layers, "realnvp", out);
+    st = pf_chain_create(o->dim, o->base, layers, o->n_layers, "realnvp", out);
     free(layers);
     PF_TRY(st);
+    (*out)->base_shift = o->base == PF_BASE_Z2_MIXTURE ? o->base_shift : 0.0;
     pf_rng rng = pf_rng_make(o->seed, 0x5EED);
     for (int l = 0; l < o->n_layers; l++) {
         pf_layer *layer = pf_chain_layer(*out, l);

@@ -18,13 +18,19 @@ def flows():
         "realnvp_conv_z2": pf.Flow.realnvp(16, layers=2, hidden=[4], zero_init=False,
                                            init_scale=0.5, mask="checkerboard", lattice=(4, 4),
                                            conditioner="conv", kernel=3, symmetry="z2", seed=2),
+        "realnvp_z2_mixture": pf.Flow.realnvp(16, layers=2, hidden=[4], zero_init=False,
+                                              init_scale=0.5, mask="checkerboard",
+                                              lattice=(4, 4), conditioner="conv", kernel=3,
+                                              symmetry="z2", base="z2_mixture", base_shift=1.5,
+                                              seed=2),
         "cnf_lattice": pf.Flow.cnf(16, field="lattice", lattice=(4, 4), features=3,
                                    zero_init=False, init_scale=0.5, seed=2, rtol=1e-10,
                                    atol=1e-10),
     }
 
 
-@pytest.mark.parametrize("kind", ["realnvp", "cnf", "u1", "realnvp_conv_z2", "cnf_lattice"])
+@pytest.mark.parametrize("kind", ["realnvp", "cnf", "u1", "realnvp_conv_z2", "cnf_lattice",
+                                  "realnvp_z2_mixture"])
 def test_inverse_undoes_forward_and_log_q_agrees_both_ways(kind):
     f = flows()[kind]
     assert f.kind == kind.split("_")[0] and f.n_params == f.params.shape[0] > 0
@@ -41,6 +47,30 @@ def test_inverse_undoes_forward_and_log_q_agrees_both_ways(kind):
     lq_forward = f.base_log_prob(z) - ldj
     assert np.max(np.abs(f.log_prob(x) - lq_forward)) < tol
     assert (f.ode_stats is not None) == kind.startswith("cnf")
+
+
+def test_the_z2_mixture_base_is_the_two_mode_mixture():
+    f = flows()["realnvp_z2_mixture"]
+    assert f.base == "z2_mixture"
+    z = f.sample_base(2000, seed=3)
+    mode = z.mean(axis=1)  # ±1.5 + N(0, 1/16)
+    assert np.all(np.abs(np.abs(mode) - 1.5) < 6 / 4)
+    assert abs(np.mean(mode > 0) - 0.5) < 5 * np.sqrt(0.25 / 2000)
+    lq, s = f.base_log_prob(z[:5], score=True)
+    a = -0.5 * ((z[:5] - 1.5) ** 2).sum(1)
+    b = -0.5 * ((z[:5] + 1.5) ** 2).sum(1)
+    direct = np.logaddexp(a, b) - np.log(2) - 8 * np.log(2 * np.pi)
+    assert np.max(np.abs(lq - direct)) < 1e-12
+    h, e = 1e-5, np.eye(16)
+    fd = np.array([[(f.base_log_prob(z[i:i + 1] + h * e[j]) - f.base_log_prob(z[i:i + 1] - h * e[j]))[0]
+                    / (2 * h) for j in range(16)] for i in range(5)])
+    assert max_rel_err(s, fd, floor=1.0) < 1e-8
+    x, _ = f.forward(z[:4])
+    assert np.max(np.abs(f.log_prob(x) - f.log_prob(-x))) < 1e-12  # q(−x) = q(x)
+    with pytest.raises(ValueError, match="z2_mixture"):
+        pf.Flow.realnvp(4, base="mixture")
+    with pytest.raises(pf.ArgumentError, match="base_shift"):
+        pf.Flow.realnvp(4, base="z2_mixture", base_shift=-1.0)
 
 
 def test_forward_score_recursion_is_the_gradient_of_log_q():
