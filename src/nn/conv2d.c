@@ -136,9 +136,12 @@ void pf_cnn_tape_destroy(pf_cnn_tape *t)
     free(t);
 }
 
-/* Periodic im2col: x (B·V)×C → cols (B·V)×(k·k·C), through the neighbour table. */
-static void im2col(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *x,
-                   double *restrict cols)
+/* Periodic im2col: x (B·V)×C → cols (B·V)×(k·k·C), through the neighbour
+ * table. Inlined into a dispatcher below, so that the channel loops of the
+ * common channel counts have a constant trip count and are unrolled. */
+static inline __attribute__((always_inline)) void
+im2col_c(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *x,
+         double *restrict cols)
 {
     const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
     for (int b = 0; b < B; b++) {
@@ -156,8 +159,9 @@ static void im2col(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const 
 }
 
 /* Its adjoint, accumulating: x += col2im(cols). */
-static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
-                   const double *restrict cols, double *x)
+static inline __attribute__((always_inline)) void
+col2im_c(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *restrict cols,
+         double *x)
 {
     const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
     for (int b = 0; b < B; b++) {
@@ -172,6 +176,32 @@ static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
             }
         }
     }
+}
+
+/* The channel counts of the shipped flows: 1 and 2 inputs (φ⁴, U(1)), K + 1
+ * = 3 outputs, 8 and 16 hidden channels. */
+#define PF_CONV_DISPATCH(fn, C, ...)                                                            \
+    switch (C) {                                                                                 \
+    case 1: fn(__VA_ARGS__, 1); break;                                                           \
+    case 2: fn(__VA_ARGS__, 2); break;                                                           \
+    case 3: fn(__VA_ARGS__, 3); break;                                                           \
+    case 8: fn(__VA_ARGS__, 8); break;                                                           \
+    case 16: fn(__VA_ARGS__, 16); break;                                                         \
+    default: fn(__VA_ARGS__, C); break;                                                          \
+    }
+#define IM2COL_ARGS(cnn, t, B, x, cols, C) im2col_c(cnn, t, B, C, x, cols)
+#define COL2IM_ARGS(cnn, t, B, cols, x, C) col2im_c(cnn, t, B, C, cols, x)
+
+static void im2col(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *x,
+                   double *restrict cols)
+{
+    PF_CONV_DISPATCH(IM2COL_ARGS, C, cnn, t, B, x, cols)
+}
+
+static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
+                   const double *restrict cols, double *x)
+{
+    PF_CONV_DISPATCH(COL2IM_ARGS, C, cnn, t, B, cols, x)
 }
 
 void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
