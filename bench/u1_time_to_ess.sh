@@ -36,18 +36,8 @@ export OPENBLAS_NUM_THREADS=1
 mkdir -p "$OUT"
 
 SRC=
-if [ "$REF" != none ]; then
-    if [ -d "$REF/unified_path" ]; then
-        SRC=$REF
-    elif git -C "$REF" rev-parse --git-dir >/dev/null 2>&1; then
-        SRC=$(mktemp -d)
-        trap 'rm -rf "$SRC"' EXIT
-        git -C "$REF" archive HEAD | tar -x -C "$SRC"
-    else
-        echo "$0: $REF is neither a checkout with unified_path/ nor a git directory" >&2
-        exit 2
-    fi
-fi
+. "$HERE/reference_src.sh"
+[ "$REF" = none ] || reference_src "$REF"
 
 pf() { # config estimator steps seed name [extra --set arguments]
     c=$1 est=$2 n=$3 seed=$4 name=$5

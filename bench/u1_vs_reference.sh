@@ -30,16 +30,8 @@ PF_SET=${PF_SET:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT"
 
-if [ -d "$REF/unified_path" ]; then
-    SRC=$REF
-elif git -C "$REF" rev-parse --git-dir >/dev/null 2>&1; then
-    SRC=$(mktemp -d)
-    trap 'rm -rf "$SRC"' EXIT
-    git -C "$REF" archive HEAD | tar -x -C "$SRC"
-else
-    echo "$0: $REF is neither a checkout with unified_path/ nor a git directory" >&2
-    exit 2
-fi
+. "$HERE/reference_src.sh"
+reference_src "$REF"
 if [ -z "${SKIP_REFERENCE:-}${SUMMARY_ONLY:-}" ] && ! "$PYTHON" -c "import torch" 2>/dev/null; then
     echo "$0: $PYTHON cannot import torch (set PYTHON=...)" >&2
     exit 2
