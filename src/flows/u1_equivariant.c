@@ -43,6 +43,9 @@ typedef struct u1_layer {
     double *cin, *cin_bar;   /* (B·V)×2 */
     double *cout, *cout_bar; /* (B·V)×(K+1) */
     double *D;            /* B×n_active */
+    /* at each active plaquette of the tape: cos, sin of P/2 (B×n_active×2),
+     * eˢᵏ and h'_k(P) (B×n_active×K), so that the VJPs need no libm call */
+    double *half_cs, *es, *hp;
     double *Pbar;         /* B×V */
     double *vbar, *ubar2; /* B×2V scratch */
     double *ones;         /* B_max ones: ldj cotangent of the score recursion */
@@ -56,32 +59,51 @@ static double wrap_2pi(double x)
     return y < 0 ? y + TWO_PI : y;
 }
 
-/* The mixture at x with log-scales s (K): H, D = H', and optionally the
- * per-component h'_k (K). */
-static void mixture(int K, const double *s, double x, double *H, double *D, double *hp)
+/* The mixture at x with log-scales s (K): H and D = H'. */
+static void mixture(int K, const double *s, double x, double *H, double *D)
 {
     double c = cos(0.5 * x), sn = sin(0.5 * x), sum_h = 0, sum_hp = 0;
     for (int k = 0; k < K; k++) {
         double es = exp(s[k]);
-        double q = c * c / es + es * sn * sn;
         sum_h += 2.0 * atan2(es * sn, c);
-        sum_hp += 1.0 / q;
-        if (hp)
-            hp[k] = 1.0 / q;
+        sum_hp += 1.0 / (c * c / es + es * sn * sn);
     }
     *H = sum_h / K;
     *D = sum_hp / K;
 }
 
-/* ∂ log D/∂x and ∂ log D/∂s_k (K) at x. */
-static void log_d_derivatives(int K, const double *s, double x, double D, double *d_dx,
-                              double *d_ds)
+/* The mixture at active plaquette j (= b·n_active + i) of the tape, at x:
+ * H, and D into the tape with cos, sin of x/2, eˢᵏ and h'_k for the VJPs. */
+static double mixture_taped(u1_layer *c, size_t j, const double *s, double x)
 {
-    double c = cos(0.5 * x), sn = sin(0.5 * x), sx = sin(x), acc = 0;
+    const int K = c->K;
+    double *cs = c->half_cs + 2 * j, *es = c->es + j * K, *hp = c->hp + j * K;
+    double sum_h = 0, sum_hp = 0;
+    cs[0] = cos(0.5 * x);
+    cs[1] = sin(0.5 * x);
     for (int k = 0; k < K; k++) {
-        double es = exp(s[k]), hp = 1.0 / (c * c / es + es * sn * sn);
-        acc += -hp * hp * sx * sinh(s[k]);
-        d_ds[k] = -hp * hp * (es * sn * sn - c * c / es) / (K * D);
+        es[k] = exp(s[k]);
+        sum_h += 2.0 * atan2(es[k] * cs[1], cs[0]);
+        hp[k] = 1.0 / (cs[0] * cs[0] / es[k] + es[k] * cs[1] * cs[1]);
+        sum_hp += hp[k];
+    }
+    c->D[j] = sum_hp / K;
+    return sum_h / K;
+}
+
+/* ∂ log D/∂x and ∂ log D/∂s_k (K) at active plaquette j of the tape, from
+ * its stored half-angle cos, sin, eˢᵏ and h'_k (sin x = 2 sin(x/2) cos(x/2),
+ * sinh s = (eˢ − e⁻ˢ)/2). */
+static void log_d_derivatives(const u1_layer *c, size_t j, double *d_dx, double *d_ds)
+{
+    const int K = c->K;
+    const double *cs = c->half_cs + 2 * j, *es = c->es + j * K, *hp = c->hp + j * K;
+    double cc = cs[0] * cs[0], ss = cs[1] * cs[1], sx = 2.0 * cs[0] * cs[1], D = c->D[j];
+    double acc = 0;
+    for (int k = 0; k < K; k++) {
+        double h2 = hp[k] * hp[k];
+        acc += -h2 * sx * 0.5 * (es[k] - 1.0 / es[k]);
+        d_ds[k] = -h2 * (es[k] * ss - cc / es[k]) / (K * D);
     }
     *d_dx = acc / (K * D);
 }
@@ -125,16 +147,16 @@ static void forward_map_vjp(u1_layer *c, const double *params, int B, const doub
     memset(c->cout_bar, 0, (size_t)B * V * (K + 1) * sizeof *c->cout_bar);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < c->n_active; i++) {
-            const double *st = conditioner_out(c, b, i);
-            double P = c->P[(size_t)b * V + c->site[i]], H, D, hp[MAX_MIXTURE], dP, ds[MAX_MIXTURE];
+            size_t j = (size_t)b * c->n_active + i;
+            const double *hp = c->hp + j * K, *cs = c->half_cs + 2 * j;
+            double D = c->D[j], dP, ds[MAX_MIXTURE], sin_P = 2.0 * cs[0] * cs[1];
             double vb = c->sigma * vbar[(size_t)b * 2 * V + c->link[i]], lb = ldj_bar ? ldj_bar[b] : 0;
-            mixture(K, st, P, &H, &D, hp);
-            log_d_derivatives(K, st, P, D, &dP, ds);
+            log_d_derivatives(c, j, &dP, ds);
             /* v_l = u_l + σ(P' − P), P' = H(P) + t; ldj += log D(P, s) */
             c->Pbar[(size_t)b * V + c->site[i]] += vb * (D - 1.0) + lb * dP;
             double *sb = c->cout_bar + ((size_t)b * V + c->site[i]) * (K + 1);
             for (int k = 0; k < K; k++)
-                sb[k] = vb * sin(P) * hp[k] / K + lb * ds[k];
+                sb[k] = vb * sin_P * hp[k] / K + lb * ds[k];
             sb[K] = vb;
         }
     memset(c->cin_bar, 0, (size_t)B * V * 2 * sizeof *c->cin_bar);
@@ -144,7 +166,8 @@ static void forward_map_vjp(u1_layer *c, const double *params, int B, const doub
             if (!c->frozen[x])
                 continue;
             size_t j = (size_t)b * V + x;
-            c->Pbar[j] += -c->cin_bar[2 * j] * sin(c->P[j]) + c->cin_bar[2 * j + 1] * cos(c->P[j]);
+            /* cin holds (cos P, sin P) at the frozen sites */
+            c->Pbar[j] += -c->cin_bar[2 * j] * c->cin[2 * j + 1] + c->cin_bar[2 * j + 1] * c->cin[2 * j];
         }
         /* P(x) = θ₀(x) + θ₁(x+0̂) − θ₀(x+1̂) − θ₁(x): the plaquette adjoint */
         const double *Pb = c->Pbar + (size_t)b * V;
@@ -169,15 +192,15 @@ static void forward_map_vjp(u1_layer *c, const double *params, int B, const doub
 static void transpose_solve(u1_layer *c, const double *params, int B, const double *r,
                             const double *w, double *grad, double *out)
 {
-    const int V = c->V, K = c->K;
+    const int V = c->V;
     double *vbar = c->vbar;
     memset(vbar, 0, (size_t)B * 2 * V * sizeof *vbar);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < c->n_active; i++) {
-            const double *st = conditioner_out(c, b, i);
-            double P = c->P[(size_t)b * V + c->site[i]], D = c->D[(size_t)b * c->n_active + i];
+            size_t j = (size_t)b * c->n_active + i;
             double dP, ds[MAX_MIXTURE];
-            log_d_derivatives(K, st, P, D, &dP, ds);
+            log_d_derivatives(c, j, &dP, ds);
+            double D = c->D[j];
             size_t l = (size_t)b * 2 * V + c->link[i];
             vbar[l] = (r[l] - (w ? w[b] : 0.0) * c->sigma * dP) / D;
         }
@@ -205,13 +228,12 @@ static pf_status u1_forward(pf_layer *layer, const double *params, int B, const 
     for (int b = 0; b < B; b++)
         for (int i = 0; i < c->n_active; i++) {
             const double *st = conditioner_out(c, b, i);
-            double P = c->P[(size_t)b * V + c->site[i]], H, D;
-            mixture(K, st, P, &H, &D, NULL);
-            double P_new = wrap_2pi(H + st[K]);
+            double P = c->P[(size_t)b * V + c->site[i]];
+            size_t j = (size_t)b * c->n_active + i;
+            double P_new = wrap_2pi(mixture_taped(c, j, st, P) + st[K]);
             size_t l = (size_t)b * 2 * V + c->link[i];
             v[l] = wrap_2pi(u[l] + c->sigma * (P_new - P));
-            c->D[(size_t)b * c->n_active + i] = D;
-            ldj[b] += log(D);
+            ldj[b] += log(c->D[j]);
         }
     c->last = 1;
     if (g)
@@ -226,7 +248,7 @@ static double invert_mixture(int K, const double *s, double y, double tol)
     double lo = 0.0, hi = TWO_PI, P = y;
     for (int it = 0; it < 200; it++) {
         double H, D;
-        mixture(K, s, P, &H, &D, NULL);
+        mixture(K, s, P, &H, &D);
         double F = H - y;
         if (fabs(F) <= tol || hi - lo <= tol * 1e-3)
             break;
@@ -259,11 +281,10 @@ static pf_status u1_inverse(pf_layer *layer, const double *params, int B, const 
             (*c->root_calls)++;
             size_t l = (size_t)b * 2 * V + c->link[i];
             u[l] = wrap_2pi(v[l] - c->sigma * (P_new - P));
-            double H, D;
-            mixture(K, st, P, &H, &D, NULL);
-            c->D[(size_t)b * c->n_active + i] = D;
+            size_t j = (size_t)b * c->n_active + i;
+            mixture_taped(c, j, st, P);
             c->P[(size_t)b * V + c->site[i]] = P; /* the tape now describes u */
-            ldj[b] -= log(D);
+            ldj[b] -= log(c->D[j]);
         }
     memcpy(c->u, u, (size_t)B * 2 * V * sizeof *u);
     c->last = -1;
@@ -299,7 +320,7 @@ static void u1_free_buffers(u1_layer *c)
     pf_cnn_tape_destroy(c->tape);
     c->tape = NULL;
     double **bufs[] = {&c->u, &c->P, &c->cin, &c->cin_bar, &c->cout, &c->cout_bar, &c->D,
-                       &c->Pbar, &c->vbar, &c->ubar2, &c->grad_scratch, &c->ones};
+                       &c->half_cs, &c->es, &c->hp, &c->Pbar, &c->vbar, &c->ubar2, &c->grad_scratch, &c->ones};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) {
         pf_free(*bufs[i]);
         *bufs[i] = NULL;
@@ -318,13 +339,16 @@ static pf_status u1_reserve(pf_layer *layer, int B_max)
     c->cout = pf_alloc_doubles(B * V * K1, "u1 layer");
     c->cout_bar = pf_alloc_doubles(B * V * K1, "u1 layer");
     c->D = pf_alloc_doubles(B * (size_t)c->n_active, "u1 layer");
+    c->half_cs = pf_alloc_doubles(B * (size_t)c->n_active * 2, "u1 layer");
+    c->es = pf_alloc_doubles(B * (size_t)c->n_active * (K1 - 1), "u1 layer");
+    c->hp = pf_alloc_doubles(B * (size_t)c->n_active * (K1 - 1), "u1 layer");
     c->Pbar = pf_alloc_doubles(B * V, "u1 layer");
     c->vbar = pf_alloc_doubles(B * 2 * V, "u1 layer");
     c->ubar2 = pf_alloc_doubles(B * 2 * V, "u1 layer");
     c->grad_scratch = pf_alloc_doubles(c->cnn.n_params, "u1 layer");
     c->ones = pf_alloc_doubles(B, "u1 layer");
     if (!c->u || !c->P || !c->cin || !c->cin_bar || !c->cout || !c->cout_bar || !c->D ||
-        !c->Pbar || !c->vbar || !c->ubar2 || !c->grad_scratch || !c->ones)
+        !c->half_cs || !c->es || !c->hp || !c->Pbar || !c->vbar || !c->ubar2 || !c->grad_scratch || !c->ones)
         return PF_ERR_NOMEM;
     for (size_t b = 0; b < B; b++)
         c->ones[b] = 1.0;
