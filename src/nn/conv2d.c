@@ -1,4 +1,5 @@
-/* Periodic 2-D convolutions by im2col + GEMM (channels last). */
+/* Periodic 2-D convolutions (channels last): direct kernels for narrow layers,
+ * im2col + GEMM for wide ones (conv2d.h). */
 #include "nn/conv2d.h"
 
 #include <math.h>
@@ -39,7 +40,15 @@ pf_status pf_cnn_init(pf_cnn *cnn, int L0, int L1, int c_in, int n_hidden, const
         off += (size_t)cnn->channels[l + 1];
     }
     cnn->n_params = off;
+    cnn->direct_max = PF_CNN_DIRECT_MAX;
     return PF_OK;
+}
+
+int pf_cnn_layer_direct(const pf_cnn *cnn, int l)
+{
+    const int m = cnn->direct_max < PF_CNN_DIRECT_MAX ? cnn->direct_max : PF_CNN_DIRECT_MAX;
+    return cnn->channels[l] <= m && cnn->channels[l + 1] <= m &&
+           cnn->kernel * cnn->kernel <= PF_CNN_DIRECT_KK;
 }
 
 void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero_last,
@@ -66,14 +75,19 @@ void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero
     }
 }
 
+/* sites per block of the direct weight gradient */
+#define PF_CNN_SITE_BLOCK 32
+
 struct pf_cnn_tape {
     int B_max;
     const double *x;
-    double *cols[PF_CNN_MAX_LAYERS]; /* (B·V)×(k·k·C_l) */
+    double *cols[PF_CNN_MAX_LAYERS]; /* (B·V)×(k·k·C_l), GEMM layers only */
     double *z[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1} */
     double *a[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1}, l < L−1 */
     double *ds[PF_CNN_MAX_LAYERS];   /* σ'(z) */
-    double *bar[2], *zbar, *colbar;  /* scratch */
+    double *bar[2], *zbar, *colbar;  /* scratch (colbar: GEMM layers only) */
+    double *wt;     /* direct layers: Wᵀ, W̄ᵀ or W rearranged, k·k·C_in·C_out */
+    double *gather; /* direct layers: neighbourhoods of a block of sites */
     int *neighbour; /* V×k·k: the site at offset (a, c) of each site, periodic */
 };
 
@@ -89,19 +103,23 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
     int ok = 1;
     for (int l = 0; l < cnn->n_layers; l++) {
         size_t cin = (size_t)cnn->channels[l], cout = (size_t)cnn->channels[l + 1];
-        t->cols[l] = pf_alloc_doubles(BV * kk * cin, "cnn columns");
+        int direct = pf_cnn_layer_direct(cnn, l);
+        t->cols[l] = direct ? NULL : pf_alloc_doubles(BV * kk * cin, "cnn columns");
         t->z[l] = pf_alloc_doubles(BV * cout, "cnn pre-activations");
         t->a[l] = pf_alloc_doubles(BV * cout, "cnn activations");
         t->ds[l] = pf_alloc_doubles(BV * cout, "cnn derivatives");
-        ok = ok && t->cols[l] && t->z[l] && t->a[l] && t->ds[l];
+        ok = ok && (direct || t->cols[l]) && t->z[l] && t->a[l] && t->ds[l];
         max_c = cin > max_c ? cin : max_c;
         max_c = cout > max_c ? cout : max_c;
-        max_cols = kk * cin > max_cols ? kk * cin : max_cols;
+        if (!direct)
+            max_cols = kk * cin > max_cols ? kk * cin : max_cols;
     }
     t->bar[0] = pf_alloc_doubles(BV * max_c, "cnn cotangents");
     t->bar[1] = pf_alloc_doubles(BV * max_c, "cnn cotangents");
     t->zbar = pf_alloc_doubles(BV * max_c, "cnn cotangents");
-    t->colbar = pf_alloc_doubles(BV * max_cols, "cnn column cotangents");
+    t->colbar = max_cols ? pf_alloc_doubles(BV * max_cols, "cnn column cotangents") : NULL;
+    t->wt = pf_alloc_doubles(kk * PF_CNN_DIRECT_MAX * PF_CNN_DIRECT_MAX, "cnn weights");
+    t->gather = pf_alloc_doubles(PF_CNN_SITE_BLOCK * kk * PF_CNN_DIRECT_MAX, "cnn neighbourhoods");
     const int L0 = cnn->L0, L1 = cnn->L1, k = cnn->kernel, r = k / 2;
     t->neighbour = malloc((size_t)L0 * L1 * kk * sizeof *t->neighbour);
     if (t->neighbour)
@@ -110,7 +128,8 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
                 for (int a = -r; a <= r; a++)
                     for (int c = -r; c <= r; c++)
                         t->neighbour[j++] = ((x0 + a + L0) % L0) * L1 + (x1 + c + L1) % L1;
-    if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || !t->colbar || !t->neighbour) {
+    if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || (max_cols && !t->colbar) || !t->wt || !t->gather ||
+        !t->neighbour) {
         pf_cnn_tape_destroy(t);
         return PF_ERR_NOMEM;
     }
@@ -132,6 +151,8 @@ void pf_cnn_tape_destroy(pf_cnn_tape *t)
     pf_free(t->bar[1]);
     pf_free(t->zbar);
     pf_free(t->colbar);
+    pf_free(t->wt);
+    pf_free(t->gather);
     free(t->neighbour);
     free(t);
 }
@@ -204,20 +225,308 @@ static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
     PF_CONV_DISPATCH(COL2IM_ARGS, C, cnn, t, B, cols, x)
 }
 
+
+/* ---- direct kernels: layers of at most PF_CNN_DIRECT_MAX channels ---------
+ * Each is written for a compile-time vector width W (a channel count: the
+ * outputs of the "axpy" form and of the weight gradient, the inputs of the
+ * "dot" form), inlined into a dispatcher over W = 1..16, and that dispatcher
+ * is compiled for AVX-512, AVX2 + FMA and plain x86-64, chosen by the CPU at
+ * load time (GCC's target_clones). nb: the V×k·k neighbour table; sites run
+ * b·V + s. */
+#if defined(PATHFLOW_SIMD_X86) && defined(__GNUC__) && !defined(__clang__)
+#define PF_CNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PF_CNN_CLONES
+#endif
+/* The loops over the W channels are unrolled completely, so that the
+ * accumulators live in registers (at -O2 GCC would keep short loops rolled). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define PF_UNROLL _Pragma("GCC unroll 16")
+#else
+#define PF_UNROLL
+#endif
+
+/* fn(args..., W) with W a compile-time constant, for 1 ≤ W ≤ 16. */
+#define PF_CNN_WIDTHS(fn, W, ...)                                                                 \
+    switch (W) {                                                                                  \
+    case 1: fn(__VA_ARGS__, 1); break;                                                            \
+    case 2: fn(__VA_ARGS__, 2); break;                                                            \
+    case 3: fn(__VA_ARGS__, 3); break;                                                            \
+    case 4: fn(__VA_ARGS__, 4); break;                                                            \
+    case 5: fn(__VA_ARGS__, 5); break;                                                            \
+    case 6: fn(__VA_ARGS__, 6); break;                                                            \
+    case 7: fn(__VA_ARGS__, 7); break;                                                            \
+    case 8: fn(__VA_ARGS__, 8); break;                                                            \
+    case 9: fn(__VA_ARGS__, 9); break;                                                            \
+    case 10: fn(__VA_ARGS__, 10); break;                                                          \
+    case 11: fn(__VA_ARGS__, 11); break;                                                          \
+    case 12: fn(__VA_ARGS__, 12); break;                                                          \
+    case 13: fn(__VA_ARGS__, 13); break;                                                          \
+    case 14: fn(__VA_ARGS__, 14); break;                                                          \
+    case 15: fn(__VA_ARGS__, 15); break;                                                          \
+    default: fn(__VA_ARGS__, 16); break;                                                          \
+    }
+
+/* The neighbourhood of site s in batch row xb (C channels): g[j·C + c] =
+ * xb(nb(s, j))_c, j < k·k; rev: neighbour k·k − 1 − j instead (the opposite
+ * offset). */
+static inline __attribute__((always_inline)) void gather_c(int kk, const int *n, const double *xb,
+                                                           int rev, double *restrict g, const int C)
+{
+    for (int j = 0; j < kk; j++) {
+        const double *src = xb + (size_t)n[rev ? kk - 1 - j : j] * C;
+        PF_UNROLL
+        for (int c = 0; c < C; c++)
+            g[j * C + c] = src[c];
+    }
+}
+
+#define GATHER_ARGS(kk, n, xb, rev, g, C) gather_c(kk, n, xb, rev, g, C)
+static void gather(int kk, const int *n, int C, const double *xb, int rev, double *restrict g)
+{
+    PF_CNN_WIDTHS(GATHER_ARGS, C, kk, n, xb, rev, g)
+}
+
+/* out = base + Σ_j Σ_c xb(nb_j)_c M[(j·C + c)·W + ·] over the k·k neighbours
+ * nb_j of one site (rev: nb_{k·k−1−j}, the opposite offset), C channels each,
+ * in four accumulators, one per neighbour mod 4 (one accumulator would make
+ * the sum a chain of dependent additions); accumulate: out += that. */
+static inline __attribute__((always_inline)) void
+dot_neighbours(int kk, const int *n, int rev, int C, const double *xb, const double *restrict M,
+               const double *base, int accumulate, double *restrict out, const int W)
+{
+    double a0[PF_CNN_DIRECT_MAX], a1[PF_CNN_DIRECT_MAX], a2[PF_CNN_DIRECT_MAX],
+        a3[PF_CNN_DIRECT_MAX];
+    PF_UNROLL
+    for (int o = 0; o < W; o++)
+        a0[o] = a1[o] = a2[o] = a3[o] = 0.0;
+#define NB(j) (xb + (size_t)n[rev ? kk - 1 - (j) : (j)] * C)
+    int j = 0;
+    for (; j + 4 <= kk; j += 4) {
+        const double *x0 = NB(j), *x1 = NB(j + 1), *x2 = NB(j + 2), *x3 = NB(j + 3);
+        const double *m = M + (size_t)j * C * W;
+        const size_t step = (size_t)C * W;
+        for (int c = 0; c < C; c++)
+            PF_UNROLL
+            for (int o = 0; o < W; o++) {
+                a0[o] += x0[c] * m[c * W + o];
+                a1[o] += x1[c] * m[step + c * W + o];
+                a2[o] += x2[c] * m[2 * step + c * W + o];
+                a3[o] += x3[c] * m[3 * step + c * W + o];
+            }
+    }
+    for (; j < kk; j++) {
+        const double *x0 = NB(j), *m = M + (size_t)j * C * W;
+        for (int c = 0; c < C; c++)
+            PF_UNROLL
+            for (int o = 0; o < W; o++)
+                a0[o] += x0[c] * m[c * W + o];
+    }
+#undef NB
+    PF_UNROLL
+    for (int o = 0; o < W; o++) {
+        double v = (a0[o] + a1[o]) + (a2[o] + a3[o]);
+        out[o] = accumulate ? out[o] + v : (base ? base[o] + v : v);
+    }
+}
+
+/* The two forms of a direct layer pass, out (B·V)×P = conv(in (B·V)×C) (+
+ * base): "axpy" vectorised over the P = W outputs, for outputs at least as
+ * wide as inputs; "dot" over the C = W inputs (a horizontal sum per output),
+ * for narrower outputs. The forward pass is conv(x) with the layer's weights,
+ * the input cotangent conv(z̄) over the opposite offsets (rev) with the
+ * transposed ones.
+ * axpy: M[(j·C + c)·W + p], out = base + Σ_j Σ_c in(nb_j)_c M[j·C + c]. */
+static inline __attribute__((always_inline)) void
+conv_axpy_w(int B, int V, int kk, const int *nb, int rev, int C, const double *in,
+            const double *restrict M, const double *base, int accumulate, double *restrict out,
+            const int W)
+{
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < V; s++)
+            dot_neighbours(kk, nb + (size_t)s * kk, rev, C, in + (size_t)b * V * C, M, base,
+                           accumulate, out + ((size_t)b * V + s) * W, W);
+}
+
+/* dot: M[(p·k·k + j)·W + c], out_p = base_p + Σ_j Σ_c in(nb_j)_c M[p·k·k + j]_c
+ * for p < P, two accumulators (even and odd j). */
+static inline __attribute__((always_inline)) void
+conv_dot_w(int B, int V, int kk, const int *nb, int rev, int P, const double *in,
+           const double *restrict M, const double *base, int accumulate, double *restrict out,
+           const int W)
+{
+    const double *xs[PF_CNN_DIRECT_KK];
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < V; s++) {
+            const int *n = nb + (size_t)s * kk;
+            for (int j = 0; j < kk; j++)
+                xs[j] = in + ((size_t)b * V + n[rev ? kk - 1 - j : j]) * W;
+            double *os = out + ((size_t)b * V + s) * P;
+            for (int p = 0; p < P; p++) {
+                const double *m = M + (size_t)p * kk * W;
+                double a0[PF_CNN_DIRECT_MAX], a1[PF_CNN_DIRECT_MAX];
+                PF_UNROLL
+                for (int c = 0; c < W; c++)
+                    a0[c] = a1[c] = 0.0;
+                int j = 0;
+                for (; j + 2 <= kk; j += 2) {
+                    const double *restrict x0 = xs[j], *restrict x1 = xs[j + 1];
+                    const double *restrict m0 = m + j * W, *restrict m1 = m0 + W;
+                    PF_UNROLL
+                    for (int c = 0; c < W; c++) {
+                        a0[c] += x0[c] * m0[c];
+                        a1[c] += x1[c] * m1[c];
+                    }
+                }
+                if (j < kk) {
+                    const double *restrict x0 = xs[j], *restrict m0 = m + j * W;
+                    PF_UNROLL
+                    for (int c = 0; c < W; c++)
+                        a0[c] += x0[c] * m0[c];
+                }
+                /* the W partial sums, added pairwise */
+                PF_UNROLL
+                for (int c = 0; c < W; c++)
+                    a0[c] += a1[c];
+                PF_UNROLL
+                for (int h = (W + 1) / 2, len = W; len > 1; len = h, h = (h + 1) / 2)
+                    PF_UNROLL
+                    for (int c = 0; c + h < len; c++)
+                        a0[c] += a0[c + h];
+                double v = a0[0];
+                os[p] = accumulate ? os[p] + v : (base ? base[p] + v : v);
+            }
+        }
+}
+
+/* Wtbar[q] += Σ_(b, s) g_s[q] zbar(b, s), g_s the neighbourhood of site s
+ * (q = j·cin + ci), Wtbar: (k·k·cin)×W. Sites go in blocks of
+ * PF_CNN_SITE_BLOCK: their neighbourhoods are gathered into g (block × Q), and
+ * each 4 rows of Wtbar are summed over the block in registers. */
+static inline __attribute__((always_inline)) void
+direct_weight_grad_w(int B, int V, int kk, const int *nb, int cin, const double *x,
+                     const double *restrict zbar, double *restrict g, double *restrict Wtbar,
+                     const int W)
+{
+    const int Q = kk * cin, n_sites = B * V;
+    for (int s0 = 0; s0 < n_sites; s0 += PF_CNN_SITE_BLOCK) {
+        const int S = n_sites - s0 < PF_CNN_SITE_BLOCK ? n_sites - s0 : PF_CNN_SITE_BLOCK;
+        for (int r = 0; r < S; r++) {
+            const int b = (s0 + r) / V, s = (s0 + r) % V;
+            gather(kk, nb + (size_t)s * kk, cin, x + (size_t)b * V * cin, 0, g + (size_t)r * Q);
+        }
+        const double *zb = zbar + (size_t)s0 * W;
+        int q = 0;
+        for (; q + 4 <= Q; q += 4) {
+            double a0[PF_CNN_DIRECT_MAX], a1[PF_CNN_DIRECT_MAX], a2[PF_CNN_DIRECT_MAX],
+                a3[PF_CNN_DIRECT_MAX];
+            PF_UNROLL
+            for (int o = 0; o < W; o++)
+                a0[o] = a1[o] = a2[o] = a3[o] = 0.0;
+            for (int r = 0; r < S; r++) {
+                const double *gr = g + (size_t)r * Q + q, *zr = zb + (size_t)r * W;
+                PF_UNROLL
+                for (int o = 0; o < W; o++) {
+                    a0[o] += gr[0] * zr[o];
+                    a1[o] += gr[1] * zr[o];
+                    a2[o] += gr[2] * zr[o];
+                    a3[o] += gr[3] * zr[o];
+                }
+            }
+            double *w = Wtbar + (size_t)q * W;
+            PF_UNROLL
+            for (int o = 0; o < W; o++) {
+                w[o] += a0[o];
+                w[W + o] += a1[o];
+                w[2 * W + o] += a2[o];
+                w[3 * W + o] += a3[o];
+            }
+        }
+        for (; q < Q; q++) {
+            double a0[PF_CNN_DIRECT_MAX];
+            PF_UNROLL
+            for (int o = 0; o < W; o++)
+                a0[o] = 0.0;
+            for (int r = 0; r < S; r++)
+                PF_UNROLL
+                for (int o = 0; o < W; o++)
+                    a0[o] += g[(size_t)r * Q + q] * zb[(size_t)r * W + o];
+            PF_UNROLL
+            for (int o = 0; o < W; o++)
+                Wtbar[(size_t)q * W + o] += a0[o];
+        }
+    }
+}
+
+#define AXPY_ARGS(B, V, kk, nb, rev, C, in, M, base, acc, out, W)                                \
+    conv_axpy_w(B, V, kk, nb, rev, C, in, M, base, acc, out, W)
+#define DOT_ARGS(B, V, kk, nb, rev, P, in, M, base, acc, out, W)                                  \
+    conv_dot_w(B, V, kk, nb, rev, P, in, M, base, acc, out, W)
+PF_CNN_CLONES static void conv_axpy(int B, int V, int kk, const int *nb, int rev, int C,
+                                    const double *in, const double *M, const double *base,
+                                    int accumulate, double *out, int P)
+{
+    PF_CNN_WIDTHS(AXPY_ARGS, P, B, V, kk, nb, rev, C, in, M, base, accumulate, out)
+}
+
+PF_CNN_CLONES static void conv_dot(int B, int V, int kk, const int *nb, int rev, int P,
+                                   const double *in, const double *M, const double *base,
+                                   int accumulate, double *out, int C)
+{
+    PF_CNN_WIDTHS(DOT_ARGS, C, B, V, kk, nb, rev, P, in, M, base, accumulate, out)
+}
+
+/* One direct pass: out (B·V)×P (+)= conv(in (B·V)×C) with taps
+ * T(p, j, c) = w[p·wp + j·wj + c·wc], in the form that fits C and P, the
+ * weights laid out for it in scratch. */
+static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int C, int P,
+                        const double *w, size_t wp, size_t wj, size_t wc, const double *in,
+                        const double *base, int accumulate, double *scratch, double *out)
+{
+    if (P >= C) {
+        for (int j = 0; j < kk; j++)
+            for (int c = 0; c < C; c++)
+                for (int p = 0; p < P; p++)
+                    scratch[((size_t)j * C + c) * P + p] = w[p * wp + j * wj + c * wc];
+        conv_axpy(B, V, kk, t->neighbour, rev, C, in, scratch, base, accumulate, out, P);
+    } else {
+        for (int p = 0; p < P; p++)
+            for (int j = 0; j < kk; j++)
+                for (int c = 0; c < C; c++)
+                    scratch[((size_t)p * kk + j) * C + c] = w[p * wp + j * wj + c * wc];
+        conv_dot(B, V, kk, t->neighbour, rev, P, in, scratch, base, accumulate, out, C);
+    }
+}
+
+PF_CNN_CLONES static void direct_weight_grad(int B, int V, int kk, const int *nb, int cin,
+                                             const double *x, const double *zbar, double *g,
+                                             double *Wtbar, int cout)
+{
+    PF_CNN_WIDTHS(direct_weight_grad_w, cout, B, V, kk, nb, cin, x, zbar, g, Wtbar)
+}
+
 void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
                     const double *x, double *y)
 {
-    const int BV = B * cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
+    const int V = cnn->L0 * cnn->L1, BV = B * V, kk = cnn->kernel * cnn->kernel;
     t->x = x;
     const double *u = x;
     for (int l = 0; l < cnn->n_layers; l++) {
         const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
-        im2col(cnn, t, B, cin, u, t->cols[l]);
         double *z = t->z[l];
-        for (int i = 0; i < BV; i++)
-            memcpy(z + (size_t)i * cout, params + cnn->b_offset[l], (size_t)cout * sizeof *z);
-        pf_gemm(0, 1, BV, cout, kk * cin, 1.0, t->cols[l], kk * cin, params + cnn->w_offset[l],
-                kk * cin, 1.0, z, cout);
+        if (pf_cnn_layer_direct(cnn, l)) {
+            /* tap (o, j, i) = W[o][j·cin + i] */
+            direct_pass(t, B, V, kk, 0, cin, cout, params + cnn->w_offset[l],
+                        (size_t)kk * cin, (size_t)cin, 1, u, params + cnn->b_offset[l], 0, t->wt,
+                        z);
+        } else {
+            im2col(cnn, t, B, cin, u, t->cols[l]);
+            for (int i = 0; i < BV; i++)
+                memcpy(z + (size_t)i * cout, params + cnn->b_offset[l],
+                       (size_t)cout * sizeof *z);
+            pf_gemm(0, 1, BV, cout, kk * cin, 1.0, t->cols[l], kk * cin,
+                    params + cnn->w_offset[l], kk * cin, 1.0, z, cout);
+        }
         int last = l == cnn->n_layers - 1;
         pf_activation act = last ? PF_ACT_IDENTITY : cnn->hidden_act;
         double *a = last ? y : t->a[l];
@@ -230,13 +539,38 @@ void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int
 void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
                      const double *ybar, double *grad, double *xbar)
 {
-    const int BV = B * cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
+    const int V = cnn->L0 * cnn->L1, BV = B * V, kk = cnn->kernel * cnn->kernel;
     const double *abar = ybar;
     for (int l = cnn->n_layers - 1; l >= 0; l--) {
         const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
         const size_t n = (size_t)BV * cout;
         for (size_t i = 0; i < n; i++)
             t->zbar[i] = abar[i] * t->ds[l][i];
+        if (pf_cnn_layer_direct(cnn, l)) {
+            const double *in = l == 0 ? t->x : t->a[l - 1];
+            if (grad) {
+                const size_t nw = (size_t)kk * cin * cout;
+                memset(t->wt, 0, nw * sizeof *t->wt);
+                direct_weight_grad(B, V, kk, t->neighbour, cin, in, t->zbar, t->gather, t->wt,
+                                   cout);
+                double *gw = grad + cnn->w_offset[l], *gb = grad + cnn->b_offset[l];
+                for (int o = 0; o < cout; o++)
+                    for (int i = 0; i < kk * cin; i++)
+                        gw[(size_t)o * kk * cin + i] += t->wt[(size_t)i * cout + o];
+                for (int i = 0; i < BV; i++)
+                    for (int j = 0; j < cout; j++)
+                        gb[j] += t->zbar[(size_t)i * cout + j];
+            }
+            if (l == 0 && !xbar)
+                break;
+            double *ubar = l == 0 ? xbar : t->bar[l % 2];
+            /* ū(t)_i = Σ_j Σ_o z̄(t − offset_j)_o W[o][j·cin + i]: the opposite
+             * offsets (rev), tap (i, j, o) = W[o][j·cin + i] */
+            direct_pass(t, B, V, kk, 1, cout, cin, params + cnn->w_offset[l], 1, (size_t)cin,
+                        (size_t)kk * cin, t->zbar, NULL, l == 0, t->wt, ubar);
+            abar = ubar;
+            continue;
+        }
         if (grad) {
             pf_gemm(1, 0, cout, kk * cin, BV, 1.0, t->zbar, cout, t->cols[l], kk * cin, 1.0,
                     grad + cnn->w_offset[l], kk * cin);
