@@ -47,11 +47,20 @@ void pf_rng_normal_at(const pf_rng *rng, uint64_t first, size_t n, double *out)
     while (i < n) {
         uint64_t index = first + i;
         philox4x64_ctr_t r = block(rng, index / 4, DOMAIN_NORMAL);
-        for (unsigned slot = (unsigned)(index % 4); slot < 4 && i < n; slot++, i++) {
+        /* each pair once: one log and one sin-cos (GCC fuses them) for both */
+        for (unsigned slot = (unsigned)(index % 4); slot < 4 && i < n;) {
             unsigned pair = slot / 2;
             double radius = sqrt(-2.0 * log(to_open_unit(r.v[2 * pair])));
             double angle = two_pi * to_open_unit(r.v[2 * pair + 1]);
-            out[i] = radius * ((slot % 2 == 0) ? cos(angle) : sin(angle));
+            double c = cos(angle), s = sin(angle);
+            if (slot % 2 == 0) {
+                out[i++] = radius * c;
+                slot++;
+            }
+            if (i < n) {
+                out[i++] = radius * s;
+                slot++;
+            }
         }
     }
 }
