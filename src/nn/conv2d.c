@@ -51,8 +51,7 @@ int pf_cnn_layer_direct(const pf_cnn *cnn, int l)
            cnn->kernel * cnn->kernel <= PF_CNN_DIRECT_KK;
 }
 
-void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero_last,
-                        double scale)
+void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero_last, double scale)
 {
     const int kk = cnn->kernel * cnn->kernel;
     for (int l = 0; l < cnn->n_layers; l++) {
@@ -118,7 +117,7 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
     t->bar[1] = pf_alloc_doubles(BV * max_c, "cnn cotangents");
     t->zbar = pf_alloc_doubles(BV * max_c, "cnn cotangents");
     t->colbar = max_cols ? pf_alloc_doubles(BV * max_cols, "cnn column cotangents") : NULL;
-    t->wt = pf_alloc_doubles(kk * PF_CNN_DIRECT_MAX * PF_CNN_DIRECT_MAX, "cnn weights");
+    t->wt = pf_alloc_doubles((kk * PF_CNN_DIRECT_MAX + 1) * PF_CNN_DIRECT_MAX, "cnn weights");
     t->gather = pf_alloc_doubles(PF_CNN_SITE_BLOCK * kk * PF_CNN_DIRECT_MAX, "cnn neighbourhoods");
     const int L0 = cnn->L0, L1 = cnn->L1, k = cnn->kernel, r = k / 2;
     t->neighbour = malloc((size_t)L0 * L1 * kk * sizeof *t->neighbour);
@@ -128,8 +127,8 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
                 for (int a = -r; a <= r; a++)
                     for (int c = -r; c <= r; c++)
                         t->neighbour[j++] = ((x0 + a + L0) % L0) * L1 + (x1 + c + L1) % L1;
-    if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || (max_cols && !t->colbar) || !t->wt || !t->gather ||
-        !t->neighbour) {
+    if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || (max_cols && !t->colbar) || !t->wt ||
+        !t->gather || !t->neighbour) {
         pf_cnn_tape_destroy(t);
         return PF_ERR_NOMEM;
     }
@@ -160,9 +159,9 @@ void pf_cnn_tape_destroy(pf_cnn_tape *t)
 /* Periodic im2col: x (B·V)×C → cols (B·V)×(k·k·C), through the neighbour
  * table. Inlined into a dispatcher below, so that the channel loops of the
  * common channel counts have a constant trip count and are unrolled. */
-static inline __attribute__((always_inline)) void
-im2col_c(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *x,
-         double *restrict cols)
+static inline __attribute__((always_inline)) void im2col_c(const pf_cnn *cnn, const pf_cnn_tape *t,
+                                                           int B, int C, const double *x,
+                                                           double *restrict cols)
 {
     const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
     for (int b = 0; b < B; b++) {
@@ -180,9 +179,9 @@ im2col_c(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *x,
 }
 
 /* Its adjoint, accumulating: x += col2im(cols). */
-static inline __attribute__((always_inline)) void
-col2im_c(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *restrict cols,
-         double *x)
+static inline __attribute__((always_inline)) void col2im_c(const pf_cnn *cnn, const pf_cnn_tape *t,
+                                                           int B, int C,
+                                                           const double *restrict cols, double *x)
 {
     const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
     for (int b = 0; b < B; b++) {
@@ -201,14 +200,14 @@ col2im_c(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *re
 
 /* The channel counts of the shipped flows: 1 and 2 inputs (φ⁴, U(1)), K + 1
  * = 3 outputs, 8 and 16 hidden channels. */
-#define PF_CONV_DISPATCH(fn, C, ...)                                                            \
-    switch (C) {                                                                                 \
-    case 1: fn(__VA_ARGS__, 1); break;                                                           \
-    case 2: fn(__VA_ARGS__, 2); break;                                                           \
-    case 3: fn(__VA_ARGS__, 3); break;                                                           \
-    case 8: fn(__VA_ARGS__, 8); break;                                                           \
-    case 16: fn(__VA_ARGS__, 16); break;                                                         \
-    default: fn(__VA_ARGS__, C); break;                                                          \
+#define PF_CONV_DISPATCH(fn, C, ...)                                                               \
+    switch (C) {                                                                                   \
+    case 1: fn(__VA_ARGS__, 1); break;                                                             \
+    case 2: fn(__VA_ARGS__, 2); break;                                                             \
+    case 3: fn(__VA_ARGS__, 3); break;                                                             \
+    case 8: fn(__VA_ARGS__, 8); break;                                                             \
+    case 16: fn(__VA_ARGS__, 16); break;                                                           \
+    default: fn(__VA_ARGS__, C); break;                                                            \
     }
 #define IM2COL_ARGS(cnn, t, B, x, cols, C) im2col_c(cnn, t, B, C, x, cols)
 #define COL2IM_ARGS(cnn, t, B, cols, x, C) col2im_c(cnn, t, B, C, cols, x)
@@ -224,7 +223,6 @@ static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
 {
     PF_CONV_DISPATCH(COL2IM_ARGS, C, cnn, t, B, cols, x)
 }
-
 
 /* ---- direct kernels: layers of at most PF_CNN_DIRECT_MAX channels ---------
  * Each is written for a compile-time vector width W (a channel count: the
@@ -247,24 +245,24 @@ static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
 #endif
 
 /* fn(args..., W) with W a compile-time constant, for 1 ≤ W ≤ 16. */
-#define PF_CNN_WIDTHS(fn, W, ...)                                                                 \
-    switch (W) {                                                                                  \
-    case 1: fn(__VA_ARGS__, 1); break;                                                            \
-    case 2: fn(__VA_ARGS__, 2); break;                                                            \
-    case 3: fn(__VA_ARGS__, 3); break;                                                            \
-    case 4: fn(__VA_ARGS__, 4); break;                                                            \
-    case 5: fn(__VA_ARGS__, 5); break;                                                            \
-    case 6: fn(__VA_ARGS__, 6); break;                                                            \
-    case 7: fn(__VA_ARGS__, 7); break;                                                            \
-    case 8: fn(__VA_ARGS__, 8); break;                                                            \
-    case 9: fn(__VA_ARGS__, 9); break;                                                            \
-    case 10: fn(__VA_ARGS__, 10); break;                                                          \
-    case 11: fn(__VA_ARGS__, 11); break;                                                          \
-    case 12: fn(__VA_ARGS__, 12); break;                                                          \
-    case 13: fn(__VA_ARGS__, 13); break;                                                          \
-    case 14: fn(__VA_ARGS__, 14); break;                                                          \
-    case 15: fn(__VA_ARGS__, 15); break;                                                          \
-    default: fn(__VA_ARGS__, 16); break;                                                          \
+#define PF_CNN_WIDTHS(fn, W, ...)                                                                  \
+    switch (W) {                                                                                   \
+    case 1: fn(__VA_ARGS__, 1); break;                                                             \
+    case 2: fn(__VA_ARGS__, 2); break;                                                             \
+    case 3: fn(__VA_ARGS__, 3); break;                                                             \
+    case 4: fn(__VA_ARGS__, 4); break;                                                             \
+    case 5: fn(__VA_ARGS__, 5); break;                                                             \
+    case 6: fn(__VA_ARGS__, 6); break;                                                             \
+    case 7: fn(__VA_ARGS__, 7); break;                                                             \
+    case 8: fn(__VA_ARGS__, 8); break;                                                             \
+    case 9: fn(__VA_ARGS__, 9); break;                                                             \
+    case 10: fn(__VA_ARGS__, 10); break;                                                           \
+    case 11: fn(__VA_ARGS__, 11); break;                                                           \
+    case 12: fn(__VA_ARGS__, 12); break;                                                           \
+    case 13: fn(__VA_ARGS__, 13); break;                                                           \
+    case 14: fn(__VA_ARGS__, 14); break;                                                           \
+    case 15: fn(__VA_ARGS__, 15); break;                                                           \
+    default: fn(__VA_ARGS__, 16); break;                                                           \
     }
 
 /* The neighbourhood of site s in batch row xb (C channels): g[j·C + c] =
@@ -287,194 +285,39 @@ static void gather(int kk, const int *n, int C, const double *xb, int rev, doubl
     PF_CNN_WIDTHS(GATHER_ARGS, C, kk, n, xb, rev, g)
 }
 
-/* out = base + Σ_j Σ_c xb(nb_j)_c M[(j·C + c)·W + ·] over the k·k neighbours
- * nb_j of one site (rev: nb_{k·k−1−j}, the opposite offset), C channels each,
- * in four accumulators, one per neighbour mod 4 (one accumulator would make
- * the sum a chain of dependent additions); accumulate: out += that. */
-static inline __attribute__((always_inline)) void
-dot_neighbours(int kk, const int *n, int rev, int C, const double *xb, const double *restrict M,
-               const double *base, int accumulate, double *restrict out, const int W)
+#define PF_CAT_(a, b) a##b
+#define PF_CAT(a, b) PF_CAT_(a, b)
+#define WD 1
+#include "nn/conv2d_direct.inc"
+#undef WD
+#define WD 2
+#include "nn/conv2d_direct.inc"
+#undef WD
+#define WD 4
+#include "nn/conv2d_direct.inc"
+#undef WD
+#define WD 8
+#include "nn/conv2d_direct.inc"
+#undef WD
+#define WD 16
+#include "nn/conv2d_direct.inc"
+#undef WD
+
+/* The vector width for w ≤ 16 channels: the power of two at or above it. */
+static int padded_width(int w)
 {
-    double a0[PF_CNN_DIRECT_MAX], a1[PF_CNN_DIRECT_MAX], a2[PF_CNN_DIRECT_MAX],
-        a3[PF_CNN_DIRECT_MAX];
-    PF_UNROLL
-    for (int o = 0; o < W; o++)
-        a0[o] = a1[o] = a2[o] = a3[o] = 0.0;
-#define NB(j) (xb + (size_t)n[rev ? kk - 1 - (j) : (j)] * C)
-    int j = 0;
-    for (; j + 4 <= kk; j += 4) {
-        const double *x0 = NB(j), *x1 = NB(j + 1), *x2 = NB(j + 2), *x3 = NB(j + 3);
-        const double *m = M + (size_t)j * C * W;
-        const size_t step = (size_t)C * W;
-        for (int c = 0; c < C; c++)
-            PF_UNROLL
-            for (int o = 0; o < W; o++) {
-                a0[o] += x0[c] * m[c * W + o];
-                a1[o] += x1[c] * m[step + c * W + o];
-                a2[o] += x2[c] * m[2 * step + c * W + o];
-                a3[o] += x3[c] * m[3 * step + c * W + o];
-            }
+    return w <= 2 ? w : w <= 4 ? 4 : w <= 8 ? 8 : 16;
+}
+
+/* fn<Wp>(args...) for a padded width Wp. */
+#define PF_CNN_PADDED(fn, Wp, ...)                                                                 \
+    switch (Wp) {                                                                                  \
+    case 1: PF_CAT(fn, 1)(__VA_ARGS__); break;                                                     \
+    case 2: PF_CAT(fn, 2)(__VA_ARGS__); break;                                                     \
+    case 4: PF_CAT(fn, 4)(__VA_ARGS__); break;                                                     \
+    case 8: PF_CAT(fn, 8)(__VA_ARGS__); break;                                                     \
+    default: PF_CAT(fn, 16)(__VA_ARGS__); break;                                                   \
     }
-    for (; j < kk; j++) {
-        const double *x0 = NB(j), *m = M + (size_t)j * C * W;
-        for (int c = 0; c < C; c++)
-            PF_UNROLL
-            for (int o = 0; o < W; o++)
-                a0[o] += x0[c] * m[c * W + o];
-    }
-#undef NB
-    PF_UNROLL
-    for (int o = 0; o < W; o++) {
-        double v = (a0[o] + a1[o]) + (a2[o] + a3[o]);
-        out[o] = accumulate ? out[o] + v : (base ? base[o] + v : v);
-    }
-}
-
-/* The two forms of a direct layer pass, out (B·V)×P = conv(in (B·V)×C) (+
- * base): "axpy" vectorised over the P = W outputs, for outputs at least as
- * wide as inputs; "dot" over the C = W inputs (a horizontal sum per output),
- * for narrower outputs. The forward pass is conv(x) with the layer's weights,
- * the input cotangent conv(z̄) over the opposite offsets (rev) with the
- * transposed ones.
- * axpy: M[(j·C + c)·W + p], out = base + Σ_j Σ_c in(nb_j)_c M[j·C + c]. */
-static inline __attribute__((always_inline)) void
-conv_axpy_w(int B, int V, int kk, const int *nb, int rev, int C, const double *in,
-            const double *restrict M, const double *base, int accumulate, double *restrict out,
-            const int W)
-{
-    for (int b = 0; b < B; b++)
-        for (int s = 0; s < V; s++)
-            dot_neighbours(kk, nb + (size_t)s * kk, rev, C, in + (size_t)b * V * C, M, base,
-                           accumulate, out + ((size_t)b * V + s) * W, W);
-}
-
-/* dot: M[(p·k·k + j)·W + c], out_p = base_p + Σ_j Σ_c in(nb_j)_c M[p·k·k + j]_c
- * for p < P, two accumulators (even and odd j). */
-static inline __attribute__((always_inline)) void
-conv_dot_w(int B, int V, int kk, const int *nb, int rev, int P, const double *in,
-           const double *restrict M, const double *base, int accumulate, double *restrict out,
-           const int W)
-{
-    const double *xs[PF_CNN_DIRECT_KK];
-    for (int b = 0; b < B; b++)
-        for (int s = 0; s < V; s++) {
-            const int *n = nb + (size_t)s * kk;
-            for (int j = 0; j < kk; j++)
-                xs[j] = in + ((size_t)b * V + n[rev ? kk - 1 - j : j]) * W;
-            double *os = out + ((size_t)b * V + s) * P;
-            for (int p = 0; p < P; p++) {
-                const double *m = M + (size_t)p * kk * W;
-                double a0[PF_CNN_DIRECT_MAX], a1[PF_CNN_DIRECT_MAX];
-                PF_UNROLL
-                for (int c = 0; c < W; c++)
-                    a0[c] = a1[c] = 0.0;
-                int j = 0;
-                for (; j + 2 <= kk; j += 2) {
-                    const double *restrict x0 = xs[j], *restrict x1 = xs[j + 1];
-                    const double *restrict m0 = m + j * W, *restrict m1 = m0 + W;
-                    PF_UNROLL
-                    for (int c = 0; c < W; c++) {
-                        a0[c] += x0[c] * m0[c];
-                        a1[c] += x1[c] * m1[c];
-                    }
-                }
-                if (j < kk) {
-                    const double *restrict x0 = xs[j], *restrict m0 = m + j * W;
-                    PF_UNROLL
-                    for (int c = 0; c < W; c++)
-                        a0[c] += x0[c] * m0[c];
-                }
-                /* the W partial sums, added pairwise */
-                PF_UNROLL
-                for (int c = 0; c < W; c++)
-                    a0[c] += a1[c];
-                PF_UNROLL
-                for (int h = (W + 1) / 2, len = W; len > 1; len = h, h = (h + 1) / 2)
-                    PF_UNROLL
-                    for (int c = 0; c + h < len; c++)
-                        a0[c] += a0[c + h];
-                double v = a0[0];
-                os[p] = accumulate ? os[p] + v : (base ? base[p] + v : v);
-            }
-        }
-}
-
-/* Wtbar[q] += Σ_(b, s) g_s[q] zbar(b, s), g_s the neighbourhood of site s
- * (q = j·cin + ci), Wtbar: (k·k·cin)×W. Sites go in blocks of
- * PF_CNN_SITE_BLOCK: their neighbourhoods are gathered into g (block × Q), and
- * each 4 rows of Wtbar are summed over the block in registers. */
-static inline __attribute__((always_inline)) void
-direct_weight_grad_w(int B, int V, int kk, const int *nb, int cin, const double *x,
-                     const double *restrict zbar, double *restrict g, double *restrict Wtbar,
-                     const int W)
-{
-    const int Q = kk * cin, n_sites = B * V;
-    for (int s0 = 0; s0 < n_sites; s0 += PF_CNN_SITE_BLOCK) {
-        const int S = n_sites - s0 < PF_CNN_SITE_BLOCK ? n_sites - s0 : PF_CNN_SITE_BLOCK;
-        for (int r = 0; r < S; r++) {
-            const int b = (s0 + r) / V, s = (s0 + r) % V;
-            gather(kk, nb + (size_t)s * kk, cin, x + (size_t)b * V * cin, 0, g + (size_t)r * Q);
-        }
-        const double *zb = zbar + (size_t)s0 * W;
-        int q = 0;
-        for (; q + 4 <= Q; q += 4) {
-            double a0[PF_CNN_DIRECT_MAX], a1[PF_CNN_DIRECT_MAX], a2[PF_CNN_DIRECT_MAX],
-                a3[PF_CNN_DIRECT_MAX];
-            PF_UNROLL
-            for (int o = 0; o < W; o++)
-                a0[o] = a1[o] = a2[o] = a3[o] = 0.0;
-            for (int r = 0; r < S; r++) {
-                const double *gr = g + (size_t)r * Q + q, *zr = zb + (size_t)r * W;
-                PF_UNROLL
-                for (int o = 0; o < W; o++) {
-                    a0[o] += gr[0] * zr[o];
-                    a1[o] += gr[1] * zr[o];
-                    a2[o] += gr[2] * zr[o];
-                    a3[o] += gr[3] * zr[o];
-                }
-            }
-            double *w = Wtbar + (size_t)q * W;
-            PF_UNROLL
-            for (int o = 0; o < W; o++) {
-                w[o] += a0[o];
-                w[W + o] += a1[o];
-                w[2 * W + o] += a2[o];
-                w[3 * W + o] += a3[o];
-            }
-        }
-        for (; q < Q; q++) {
-            double a0[PF_CNN_DIRECT_MAX];
-            PF_UNROLL
-            for (int o = 0; o < W; o++)
-                a0[o] = 0.0;
-            for (int r = 0; r < S; r++)
-                PF_UNROLL
-                for (int o = 0; o < W; o++)
-                    a0[o] += g[(size_t)r * Q + q] * zb[(size_t)r * W + o];
-            PF_UNROLL
-            for (int o = 0; o < W; o++)
-                Wtbar[(size_t)q * W + o] += a0[o];
-        }
-    }
-}
-
-#define AXPY_ARGS(B, V, kk, nb, rev, C, in, M, base, acc, out, W)                                \
-    conv_axpy_w(B, V, kk, nb, rev, C, in, M, base, acc, out, W)
-#define DOT_ARGS(B, V, kk, nb, rev, P, in, M, base, acc, out, W)                                  \
-    conv_dot_w(B, V, kk, nb, rev, P, in, M, base, acc, out, W)
-PF_CNN_CLONES static void conv_axpy(int B, int V, int kk, const int *nb, int rev, int C,
-                                    const double *in, const double *M, const double *base,
-                                    int accumulate, double *out, int P)
-{
-    PF_CNN_WIDTHS(AXPY_ARGS, P, B, V, kk, nb, rev, C, in, M, base, accumulate, out)
-}
-
-PF_CNN_CLONES static void conv_dot(int B, int V, int kk, const int *nb, int rev, int P,
-                                   const double *in, const double *M, const double *base,
-                                   int accumulate, double *out, int C)
-{
-    PF_CNN_WIDTHS(DOT_ARGS, C, B, V, kk, nb, rev, P, in, M, base, accumulate, out)
-}
 
 /* One direct pass: out (B·V)×P (+)= conv(in (B·V)×C) with taps
  * T(p, j, c) = w[p·wp + j·wj + c·wc], in the form that fits C and P, the
@@ -483,30 +326,28 @@ static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int
                         const double *w, size_t wp, size_t wj, size_t wc, const double *in,
                         const double *base, int accumulate, double *scratch, double *out)
 {
-    if (P >= C) {
+    if (P >= C) { /* axpy: scratch[(j·C + c)·Wp + p] */
+        const int Wp = padded_width(P);
         for (int j = 0; j < kk; j++)
             for (int c = 0; c < C; c++)
-                for (int p = 0; p < P; p++)
-                    scratch[((size_t)j * C + c) * P + p] = w[p * wp + j * wj + c * wc];
-        conv_axpy(B, V, kk, t->neighbour, rev, C, in, scratch, base, accumulate, out, P);
-    } else {
+                for (int p = 0; p < Wp; p++)
+                    scratch[((size_t)j * C + c) * Wp + p] = p < P ? w[p * wp + j * wj + c * wc] : 0;
+        PF_CNN_PADDED(axpy, Wp, B, V, kk, t->neighbour, rev, C, in, scratch, base, accumulate, P,
+                      out);
+    } else { /* dot: scratch[(p·k·k + j)·Wp + c] */
+        const int Wp = padded_width(C);
         for (int p = 0; p < P; p++)
             for (int j = 0; j < kk; j++)
-                for (int c = 0; c < C; c++)
-                    scratch[((size_t)p * kk + j) * C + c] = w[p * wp + j * wj + c * wc];
-        conv_dot(B, V, kk, t->neighbour, rev, P, in, scratch, base, accumulate, out, C);
+                for (int c = 0; c < Wp; c++)
+                    scratch[((size_t)p * kk + j) * Wp + c] =
+                        c < C ? w[p * wp + j * wj + c * wc] : 0;
+        PF_CNN_PADDED(dot, Wp, B, V, kk, t->neighbour, rev, C, P, in, scratch, base, accumulate,
+                      out);
     }
 }
 
-PF_CNN_CLONES static void direct_weight_grad(int B, int V, int kk, const int *nb, int cin,
-                                             const double *x, const double *zbar, double *g,
-                                             double *Wtbar, int cout)
-{
-    PF_CNN_WIDTHS(direct_weight_grad_w, cout, B, V, kk, nb, cin, x, zbar, g, Wtbar)
-}
-
-void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
-                    const double *x, double *y)
+void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B, const double *x,
+                    double *y)
 {
     const int V = cnn->L0 * cnn->L1, BV = B * V, kk = cnn->kernel * cnn->kernel;
     t->x = x;
@@ -516,16 +357,14 @@ void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int
         double *z = t->z[l];
         if (pf_cnn_layer_direct(cnn, l)) {
             /* tap (o, j, i) = W[o][j·cin + i] */
-            direct_pass(t, B, V, kk, 0, cin, cout, params + cnn->w_offset[l],
-                        (size_t)kk * cin, (size_t)cin, 1, u, params + cnn->b_offset[l], 0, t->wt,
-                        z);
+            direct_pass(t, B, V, kk, 0, cin, cout, params + cnn->w_offset[l], (size_t)kk * cin,
+                        (size_t)cin, 1, u, params + cnn->b_offset[l], 0, t->wt, z);
         } else {
             im2col(cnn, t, B, cin, u, t->cols[l]);
             for (int i = 0; i < BV; i++)
-                memcpy(z + (size_t)i * cout, params + cnn->b_offset[l],
-                       (size_t)cout * sizeof *z);
-            pf_gemm(0, 1, BV, cout, kk * cin, 1.0, t->cols[l], kk * cin,
-                    params + cnn->w_offset[l], kk * cin, 1.0, z, cout);
+                memcpy(z + (size_t)i * cout, params + cnn->b_offset[l], (size_t)cout * sizeof *z);
+            pf_gemm(0, 1, BV, cout, kk * cin, 1.0, t->cols[l], kk * cin, params + cnn->w_offset[l],
+                    kk * cin, 1.0, z, cout);
         }
         int last = l == cnn->n_layers - 1;
         pf_activation act = last ? PF_ACT_IDENTITY : cnn->hidden_act;
@@ -549,17 +388,16 @@ void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, in
         if (pf_cnn_layer_direct(cnn, l)) {
             const double *in = l == 0 ? t->x : t->a[l - 1];
             if (grad) {
-                const size_t nw = (size_t)kk * cin * cout;
-                memset(t->wt, 0, nw * sizeof *t->wt);
-                direct_weight_grad(B, V, kk, t->neighbour, cin, in, t->zbar, t->gather, t->wt,
-                                   cout);
+                const int Wp = padded_width(cout); /* W̄ᵀ and b̄: (k·k·cin + 1)×Wp */
+                memset(t->wt, 0, ((size_t)kk * cin + 1) * Wp * sizeof *t->wt);
+                PF_CNN_PADDED(wgrad, Wp, B, V, kk, t->neighbour, cin, cout, in, t->zbar, t->gather,
+                              t->wt);
                 double *gw = grad + cnn->w_offset[l], *gb = grad + cnn->b_offset[l];
                 for (int o = 0; o < cout; o++)
                     for (int i = 0; i < kk * cin; i++)
-                        gw[(size_t)o * kk * cin + i] += t->wt[(size_t)i * cout + o];
-                for (int i = 0; i < BV; i++)
-                    for (int j = 0; j < cout; j++)
-                        gb[j] += t->zbar[(size_t)i * cout + j];
+                        gw[(size_t)o * kk * cin + i] += t->wt[(size_t)i * Wp + o];
+                for (int o = 0; o < cout; o++)
+                    gb[o] += t->wt[(size_t)kk * cin * Wp + o];
             }
             if (l == 0 && !xbar)
                 break;
