@@ -331,8 +331,9 @@ static int parse_options(int argc, char **argv, bench_options *o)
 static void print_header(const bench_options *o)
 {
     printf(
-        "# pathflow bench%s\n\nBLAS threads: up to %d (one or all per product, whichever "
-        "pf_gemm measures faster for its size); activations: %s. Times in ms per gradient step "
+        "# pathflow bench%s\n\nBLAS threads: up to %d (products below 4 MFLOP on one, larger "
+        "ones on all; CNN layers of at most 16 channels by direct single-threaded kernels); "
+        "activations: %s. Times in ms per gradient step "
         "(sampling included, optimiser excluded), medians and minima over %d interleaved "
         "rounds; ratio = median / median of the standard estimator (total for reverse, ml for "
         "forward) in the same run. DGEMM GFLOP/s through the same BLAS measured before / after "
