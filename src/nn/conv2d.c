@@ -156,74 +156,6 @@ void pf_cnn_tape_destroy(pf_cnn_tape *t)
     free(t);
 }
 
-/* Periodic im2col: x (B·V)×C → cols (B·V)×(k·k·C), through the neighbour
- * table. Inlined into a dispatcher below, so that the channel loops of the
- * common channel counts have a constant trip count and are unrolled. */
-static inline __attribute__((always_inline)) void im2col_c(const pf_cnn *cnn, const pf_cnn_tape *t,
-                                                           int B, int C, const double *x,
-                                                           double *restrict cols)
-{
-    const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
-    for (int b = 0; b < B; b++) {
-        const double *xb = x + (size_t)b * V * C;
-        for (int s = 0; s < V; s++) {
-            const int *nb = t->neighbour + (size_t)s * kk;
-            double *row = cols + ((size_t)b * V + s) * kk * C;
-            for (int j = 0; j < kk; j++) {
-                const double *src = xb + (size_t)nb[j] * C;
-                for (int ch = 0; ch < C; ch++)
-                    row[j * C + ch] = src[ch];
-            }
-        }
-    }
-}
-
-/* Its adjoint, accumulating: x += col2im(cols). */
-static inline __attribute__((always_inline)) void col2im_c(const pf_cnn *cnn, const pf_cnn_tape *t,
-                                                           int B, int C,
-                                                           const double *restrict cols, double *x)
-{
-    const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
-    for (int b = 0; b < B; b++) {
-        double *xb = x + (size_t)b * V * C;
-        for (int s = 0; s < V; s++) {
-            const int *nb = t->neighbour + (size_t)s * kk;
-            const double *row = cols + ((size_t)b * V + s) * kk * C;
-            for (int j = 0; j < kk; j++) {
-                double *dst = xb + (size_t)nb[j] * C;
-                for (int ch = 0; ch < C; ch++)
-                    dst[ch] += row[j * C + ch];
-            }
-        }
-    }
-}
-
-/* The channel counts of the shipped flows: 1 and 2 inputs (φ⁴, U(1)), K + 1
- * = 3 outputs, 8 and 16 hidden channels. */
-#define PF_CONV_DISPATCH(fn, C, ...)                                                               \
-    switch (C) {                                                                                   \
-    case 1: fn(__VA_ARGS__, 1); break;                                                             \
-    case 2: fn(__VA_ARGS__, 2); break;                                                             \
-    case 3: fn(__VA_ARGS__, 3); break;                                                             \
-    case 8: fn(__VA_ARGS__, 8); break;                                                             \
-    case 16: fn(__VA_ARGS__, 16); break;                                                           \
-    default: fn(__VA_ARGS__, C); break;                                                            \
-    }
-#define IM2COL_ARGS(cnn, t, B, x, cols, C) im2col_c(cnn, t, B, C, x, cols)
-#define COL2IM_ARGS(cnn, t, B, cols, x, C) col2im_c(cnn, t, B, C, cols, x)
-
-static void im2col(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *x,
-                   double *restrict cols)
-{
-    PF_CONV_DISPATCH(IM2COL_ARGS, C, cnn, t, B, x, cols)
-}
-
-static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
-                   const double *restrict cols, double *x)
-{
-    PF_CONV_DISPATCH(COL2IM_ARGS, C, cnn, t, B, cols, x)
-}
-
 /* ---- direct kernels: layers of at most PF_CNN_DIRECT_MAX channels ---------
  * Each is written for a compile-time vector width W (a channel count: the
  * outputs of the "axpy" form and of the weight gradient, the inputs of the
@@ -282,7 +214,40 @@ static inline __attribute__((always_inline)) void gather_c(int kk, const int *n,
 #define GATHER_ARGS(kk, n, xb, rev, g, C) gather_c(kk, n, xb, rev, g, C)
 static void gather(int kk, const int *n, int C, const double *xb, int rev, double *restrict g)
 {
+    if (C > PF_CNN_DIRECT_MAX) { /* im2col of a wide layer: no constant width */
+        gather_c(kk, n, xb, rev, g, C);
+        return;
+    }
     PF_CNN_WIDTHS(GATHER_ARGS, C, kk, n, xb, rev, g)
+}
+
+/* Periodic im2col (GEMM layers): x (B·V)×C → cols (B·V)×(k·k·C), row b·V + s
+ * the neighbourhood of site s. */
+static void im2col(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C, const double *x,
+                   double *restrict cols)
+{
+    const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < V; s++)
+            gather(kk, t->neighbour + (size_t)s * kk, C, x + (size_t)b * V * C, 0,
+                   cols + ((size_t)b * V + s) * kk * C);
+}
+
+/* Its adjoint, accumulating: x += col2im(cols). */
+static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
+                   const double *restrict cols, double *x)
+{
+    const int V = cnn->L0 * cnn->L1, kk = cnn->kernel * cnn->kernel;
+    for (int b = 0; b < B; b++) {
+        double *xb = x + (size_t)b * V * C;
+        for (int s = 0; s < V; s++) {
+            const int *nb = t->neighbour + (size_t)s * kk;
+            const double *row = cols + ((size_t)b * V + s) * kk * C;
+            for (int j = 0; j < kk; j++)
+                for (int ch = 0; ch < C; ch++)
+                    xb[(size_t)nb[j] * C + ch] += row[j * C + ch];
+        }
+    }
 }
 
 #define PF_CAT_(a, b) a##b
