@@ -112,11 +112,15 @@ Test(conv2d, backward_matches_finite_differences_for_a_deep_network)
  * and (w, w − 1) for w = 1..16 run every compiled width of every direct
  * form: forward "axpy" (C_out ≥ C_in, width C_out) and "dot" (width C_in),
  * input cotangent "axpy" (width C_in) and "dot" (width C_out), weight
- * gradient (width C_out). A 5×3 lattice (odd sizes, kernel 3 wrapping both
- * ways), batch 3; and a deep network with a hidden layer of each width. */
-static void compare_routes(int cin, int n_hidden, const int *hidden, int cout, unsigned seed)
+ * gradient (width C_out). On a 5×3 lattice (odd sizes, kernel 3 wrapping both
+ * ways; 15 sites, so the kernels go site by site) and a 4×6 one (24 sites:
+ * blocks of 8 sites in each batch row), batch 3; and a deep network with a
+ * hidden layer of each width. */
+static void compare_routes(int M0, int M1, int cin, int n_hidden, const int *hidden, int cout,
+                           unsigned seed)
 {
-    enum { M0 = 5, M1 = 3, MV = M0 * M1, MB = 3 };
+    enum { MB = 3 };
+    const int MV = M0 * M1;
     pf_cnn net[2];
     pf_cnn_tape *tape[2];
     double *y[2], *grad[2], *xbar[2];
@@ -155,14 +159,17 @@ static void compare_routes(int cin, int n_hidden, const int *hidden, int cout, u
 
 Test(conv2d, the_direct_kernels_equal_im2col_and_gemm_at_every_width)
 {
-    for (int w = 1; w <= PF_CNN_DIRECT_MAX; w++) {
-        compare_routes(1, 0, NULL, w, 100u + 3u * w);
-        compare_routes(w, 0, NULL, w, 200u + 3u * w);
-        if (w > 1)
-            compare_routes(w, 0, NULL, w - 1, 300u + 3u * w);
-        int hidden[1] = {w};
-        compare_routes(2, 1, hidden, 3, 400u + 3u * w);
-    }
+    static const int lattice[2][2] = {{5, 3}, {4, 6}};
+    for (int l = 0; l < 2; l++)
+        for (int w = 1; w <= PF_CNN_DIRECT_MAX; w++) {
+            const int M0 = lattice[l][0], M1 = lattice[l][1];
+            compare_routes(M0, M1, 1, 0, NULL, w, 100u + 3u * w);
+            compare_routes(M0, M1, w, 0, NULL, w, 200u + 3u * w);
+            if (w > 1)
+                compare_routes(M0, M1, w, 0, NULL, w - 1, 300u + 3u * w);
+            int hidden[1] = {w};
+            compare_routes(M0, M1, 2, 1, hidden, 3, 400u + 3u * w);
+        }
 }
 
 Test(conv2d, even_or_oversized_kernels_are_refused)

@@ -76,6 +76,9 @@ void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero
 
 /* sites per block of the direct weight gradient */
 #define PF_CNN_SITE_BLOCK 32
+/* sites per block of the direct forward and data-gradient kernels: one
+ * vector accumulator each */
+#define PF_CNN_SITES 8
 
 struct pf_cnn_tape {
     int B_max;
@@ -87,6 +90,7 @@ struct pf_cnn_tape {
     double *bar[2], *zbar, *colbar;  /* scratch (colbar: GEMM layers only) */
     double *wt;     /* direct layers: Wᵀ, W̄ᵀ or W rearranged, k·k·C_in·C_out */
     double *gather; /* direct layers: neighbourhoods of a block of sites */
+    int *offset;    /* direct layers: V×k·k row offsets of one pass (direct_pass) */
     int *neighbour; /* V×k·k: the site at offset (a, c) of each site, periodic */
 };
 
@@ -121,6 +125,7 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
     t->gather = pf_alloc_doubles(PF_CNN_SITE_BLOCK * kk * PF_CNN_DIRECT_MAX, "cnn neighbourhoods");
     const int L0 = cnn->L0, L1 = cnn->L1, k = cnn->kernel, r = k / 2;
     t->neighbour = malloc((size_t)L0 * L1 * kk * sizeof *t->neighbour);
+    t->offset = malloc((size_t)L0 * L1 * kk * sizeof *t->offset);
     if (t->neighbour)
         for (int x0 = 0, j = 0; x0 < L0; x0++)
             for (int x1 = 0; x1 < L1; x1++)
@@ -128,7 +133,7 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
                     for (int c = -r; c <= r; c++)
                         t->neighbour[j++] = ((x0 + a + L0) % L0) * L1 + (x1 + c + L1) % L1;
     if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || (max_cols && !t->colbar) || !t->wt ||
-        !t->gather || !t->neighbour) {
+        !t->gather || !t->neighbour || !t->offset) {
         pf_cnn_tape_destroy(t);
         return PF_ERR_NOMEM;
     }
@@ -153,6 +158,7 @@ void pf_cnn_tape_destroy(pf_cnn_tape *t)
     pf_free(t->wt);
     pf_free(t->gather);
     free(t->neighbour);
+    free(t->offset);
     free(t);
 }
 
@@ -286,18 +292,22 @@ static int padded_width(int w)
 
 /* One direct pass: out (B·V)×P (+)= conv(in (B·V)×C) with taps
  * T(p, j, c) = w[p·wp + j·wj + c·wc], in the form that fits C and P, the
- * weights laid out for it in scratch. */
+ * weights laid out for it in scratch, and the row offsets of the neighbours
+ * (rev: the opposite ones) in t->offset. */
 static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int C, int P,
                         const double *w, size_t wp, size_t wj, size_t wc, const double *in,
                         const double *base, int accumulate, double *scratch, double *out)
 {
+    for (int s = 0; s < V; s++)
+        for (int j = 0; j < kk; j++)
+            t->offset[s * kk + j] = t->neighbour[s * kk + (rev ? kk - 1 - j : j)] * C;
     if (P >= C) { /* axpy: scratch[(j·C + c)·Wp + p] */
         const int Wp = padded_width(P);
         for (int j = 0; j < kk; j++)
             for (int c = 0; c < C; c++)
                 for (int p = 0; p < Wp; p++)
                     scratch[((size_t)j * C + c) * Wp + p] = p < P ? w[p * wp + j * wj + c * wc] : 0;
-        PF_CNN_PADDED(axpy, Wp, B, V, kk, t->neighbour, rev, C, in, scratch, base, accumulate, P,
+        PF_CNN_PADDED(axpy, Wp, B, V, kk, t->offset, C, in, scratch, base, accumulate, P,
                       out);
     } else { /* dot: scratch[(p·k·k + j)·Wp + c] */
         const int Wp = padded_width(C);
@@ -306,7 +316,7 @@ static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int
                 for (int c = 0; c < Wp; c++)
                     scratch[((size_t)p * kk + j) * Wp + c] =
                         c < C ? w[p * wp + j * wj + c * wc] : 0;
-        PF_CNN_PADDED(dot, Wp, B, V, kk, t->neighbour, rev, C, P, in, scratch, base, accumulate,
+        PF_CNN_PADDED(dot, Wp, B, V, kk, t->offset, C, P, in, scratch, base, accumulate,
                       out);
     }
 }
