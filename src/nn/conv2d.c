@@ -89,7 +89,7 @@ struct pf_cnn_tape {
     double *ds[PF_CNN_MAX_LAYERS];   /* σ'(z) */
     double *bar[2], *zbar, *colbar;  /* scratch (colbar: GEMM layers only) */
     double *wt;     /* direct layers: Wᵀ, W̄ᵀ or W rearranged, k·k·C_in·C_out */
-    double *gather; /* direct layers: neighbourhoods of a block of sites */
+    const double **rows; /* direct weight gradient: the rows a block of sites reads */
     int *offset;    /* direct layers: V×k·k row offsets of one pass (direct_pass) */
     int *neighbour; /* V×k·k: the site at offset (a, c) of each site, periodic */
 };
@@ -122,7 +122,7 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
     t->zbar = pf_alloc_doubles(BV * max_c, "cnn cotangents");
     t->colbar = max_cols ? pf_alloc_doubles(BV * max_cols, "cnn column cotangents") : NULL;
     t->wt = pf_alloc_doubles((kk * PF_CNN_DIRECT_MAX + 1) * PF_CNN_DIRECT_MAX, "cnn weights");
-    t->gather = pf_alloc_doubles(PF_CNN_SITE_BLOCK * kk * PF_CNN_DIRECT_MAX, "cnn neighbourhoods");
+    t->rows = malloc(PF_CNN_SITE_BLOCK * kk * sizeof *t->rows);
     const int L0 = cnn->L0, L1 = cnn->L1, k = cnn->kernel, r = k / 2;
     t->neighbour = malloc((size_t)L0 * L1 * kk * sizeof *t->neighbour);
     t->offset = malloc((size_t)L0 * L1 * kk * sizeof *t->offset);
@@ -133,7 +133,7 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
                     for (int c = -r; c <= r; c++)
                         t->neighbour[j++] = ((x0 + a + L0) % L0) * L1 + (x1 + c + L1) % L1;
     if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || (max_cols && !t->colbar) || !t->wt ||
-        !t->gather || !t->neighbour || !t->offset) {
+        !t->rows || !t->neighbour || !t->offset) {
         pf_cnn_tape_destroy(t);
         return PF_ERR_NOMEM;
     }
@@ -156,7 +156,7 @@ void pf_cnn_tape_destroy(pf_cnn_tape *t)
     pf_free(t->zbar);
     pf_free(t->colbar);
     pf_free(t->wt);
-    pf_free(t->gather);
+    free(t->rows);
     free(t->neighbour);
     free(t->offset);
     free(t);
@@ -290,6 +290,16 @@ static int padded_width(int w)
     default: PF_CAT(fn, 16)(__VA_ARGS__); break;                                                   \
     }
 
+/* t->offset[s·k·k + j] = C × the site at tap j of site s (rev: at the
+ * opposite offset, tap k·k − 1 − j): where, in doubles, a batch row of C
+ * channels holds the row that tap reads. */
+static void set_offsets(const pf_cnn_tape *t, int V, int kk, int rev, int C)
+{
+    for (int s = 0; s < V; s++)
+        for (int j = 0; j < kk; j++)
+            t->offset[s * kk + j] = t->neighbour[s * kk + (rev ? kk - 1 - j : j)] * C;
+}
+
 /* One direct pass: out (B·V)×P (+)= conv(in (B·V)×C) with taps
  * T(p, j, c) = w[p·wp + j·wj + c·wc], in the form that fits C and P, the
  * weights laid out for it in scratch, and the row offsets of the neighbours
@@ -298,9 +308,7 @@ static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int
                         const double *w, size_t wp, size_t wj, size_t wc, const double *in,
                         const double *base, int accumulate, double *scratch, double *out)
 {
-    for (int s = 0; s < V; s++)
-        for (int j = 0; j < kk; j++)
-            t->offset[s * kk + j] = t->neighbour[s * kk + (rev ? kk - 1 - j : j)] * C;
+    set_offsets(t, V, kk, rev, C);
     if (P >= C) { /* axpy: scratch[(j·C + c)·Wp + p] */
         const int Wp = padded_width(P);
         for (int j = 0; j < kk; j++)
@@ -349,6 +357,16 @@ void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int
     }
 }
 
+/* out = a ⊙ b (n doubles), in vectors of 8. */
+PF_CNN_CLONES static void multiply(size_t n, const double *a, const double *b, double *restrict out)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        *(pf_cnn_vd8 *)(out + i) = *(const pf_cnn_vd8 *)(a + i) * *(const pf_cnn_vd8 *)(b + i);
+    for (; i < n; i++)
+        out[i] = a[i] * b[i];
+}
+
 /* z̄ = σ'(z) ⊙ ā; W̄ += z̄ᵀ cols; b̄ += Σ z̄; cols̄ = z̄ W; ū = col2im(cols̄). */
 void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
                      const double *ybar, double *grad, double *xbar)
@@ -358,14 +376,18 @@ void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, in
     for (int l = cnn->n_layers - 1; l >= 0; l--) {
         const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
         const size_t n = (size_t)BV * cout;
-        for (size_t i = 0; i < n; i++)
-            t->zbar[i] = abar[i] * t->ds[l][i];
+        const double *zbar = abar; /* the last layer's activation is the identity */
+        if (l < cnn->n_layers - 1) {
+            multiply(n, abar, t->ds[l], t->zbar);
+            zbar = t->zbar;
+        }
         if (pf_cnn_layer_direct(cnn, l)) {
             const double *in = l == 0 ? t->x : t->a[l - 1];
             if (grad) {
                 const int Wp = padded_width(cout); /* W̄ᵀ and b̄: (k·k·cin + 1)×Wp */
                 memset(t->wt, 0, ((size_t)kk * cin + 1) * Wp * sizeof *t->wt);
-                PF_CNN_PADDED(wgrad, Wp, B, V, kk, t->neighbour, cin, cout, in, t->zbar, t->gather,
+                set_offsets(t, V, kk, 0, cin);
+                PF_CNN_PADDED(wgrad, Wp, B, V, kk, t->offset, cin, cout, in, zbar, t->rows,
                               t->wt);
                 double *gw = grad + cnn->w_offset[l], *gb = grad + cnn->b_offset[l];
                 for (int o = 0; o < cout; o++)
@@ -380,21 +402,21 @@ void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, in
             /* ū(t)_i = Σ_j Σ_o z̄(t − offset_j)_o W[o][j·cin + i]: the opposite
              * offsets (rev), tap (i, j, o) = W[o][j·cin + i] */
             direct_pass(t, B, V, kk, 1, cout, cin, params + cnn->w_offset[l], 1, (size_t)cin,
-                        (size_t)kk * cin, t->zbar, NULL, l == 0, t->wt, ubar);
+                        (size_t)kk * cin, zbar, NULL, l == 0, t->wt, ubar);
             abar = ubar;
             continue;
         }
         if (grad) {
-            pf_gemm(1, 0, cout, kk * cin, BV, 1.0, t->zbar, cout, t->cols[l], kk * cin, 1.0,
+            pf_gemm(1, 0, cout, kk * cin, BV, 1.0, zbar, cout, t->cols[l], kk * cin, 1.0,
                     grad + cnn->w_offset[l], kk * cin);
             double *gb = grad + cnn->b_offset[l];
             for (int i = 0; i < BV; i++)
                 for (int j = 0; j < cout; j++)
-                    gb[j] += t->zbar[(size_t)i * cout + j];
+                    gb[j] += zbar[(size_t)i * cout + j];
         }
         if (l == 0 && !xbar)
             break;
-        pf_gemm(0, 0, BV, kk * cin, cout, 1.0, t->zbar, cout, params + cnn->w_offset[l], kk * cin,
+        pf_gemm(0, 0, BV, kk * cin, cout, 1.0, zbar, cout, params + cnn->w_offset[l], kk * cin,
                 0.0, t->colbar, kk * cin);
         double *ubar = l == 0 ? xbar : t->bar[l % 2];
         if (l > 0)
