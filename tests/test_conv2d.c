@@ -179,3 +179,103 @@ Test(conv2d, even_or_oversized_kernels_are_refused)
     cr_assert_eq(pf_cnn_init(&cnn, 4, 4, 2, 0, NULL, 3, 5, PF_ACT_TANH), PF_ERR_ARG);
     cr_assert_not_null(strstr(pf_last_error(), "kernel"), "%s", pf_last_error());
 }
+
+/* Outputs wanted at listed sites only (pf_cnn_set_output_sites): at those
+ * sites the outputs equal the full network's, elsewhere they are 0; for a
+ * cotangent that lives on those sites, the parameter gradient and the input
+ * cotangent equal the full network's. One route (direct_max), one lattice. */
+static void compare_output_sites(int M0, int M1, int n_hidden, const int *hidden, int cout,
+                                 int n, const int *sites, int direct_max, unsigned seed)
+{
+    enum { MB = 3, NIN = 2 };
+    const int MV = M0 * M1;
+    pf_cnn net[2];
+    pf_cnn_tape *tape[2];
+    double *y[2], *grad[2], *xbar[2];
+    for (int r = 0; r < 2; r++) {
+        cr_assert_eq(pf_cnn_init(&net[r], M0, M1, NIN, n_hidden, hidden, cout, 3, PF_ACT_TANH),
+                     PF_OK);
+        net[r].direct_max = direct_max;
+        cr_assert_eq(pf_cnn_tape_create(&net[r], MB, &tape[r]), PF_OK);
+    }
+    cr_assert_eq(pf_cnn_set_output_sites(&net[1], n, sites), PF_OK);
+    const size_t np = net[0].n_params, nx = (size_t)MB * MV * NIN, ny = (size_t)MB * MV * cout;
+    double *theta = malloc(np * sizeof *theta), *x = malloc(nx * sizeof *x);
+    double *ybar = calloc(ny, sizeof *ybar);
+    pft_fill_normal(seed, np, theta, 0.4);
+    pft_fill_normal(seed + 1, nx, x, 1.0);
+    char *listed = calloc((size_t)MV, 1);
+    for (int i = 0; i < n; i++)
+        listed[sites[i]] = 1;
+    for (int b = 0; b < MB; b++) /* the cotangent on the listed sites */
+        for (int i = 0; i < n; i++)
+            pft_fill_normal(seed + 7u * b + 11u * i, cout,
+                            ybar + ((size_t)b * MV + sites[i]) * cout, 1.0);
+    for (int r = 0; r < 2; r++) {
+        y[r] = malloc(ny * sizeof *y[r]);
+        for (size_t i = 0; i < ny; i++)
+            y[r][i] = NAN; /* every entry is written */
+        grad[r] = calloc(np, sizeof *grad[r]);
+        xbar[r] = calloc(nx, sizeof *xbar[r]);
+        for (size_t i = 0; i < nx; i++)
+            xbar[r][i] = 0.25; /* the input cotangent accumulates */
+        pf_cnn_forward(&net[r], theta, tape[r], MB, x, y[r]);
+        pf_cnn_backward(&net[r], theta, tape[r], MB, ybar, grad[r], xbar[r]);
+    }
+    for (int b = 0; b < MB; b++)
+        for (int s = 0; s < MV; s++)
+            for (int o = 0; o < cout; o++) {
+                const size_t i = ((size_t)b * MV + s) * cout + o;
+                if (listed[s])
+                    cr_assert_float_eq(y[1][i], y[0][i], 1e-13 * (1 + fabs(y[0][i])),
+                                       "site %d: %g, full network %g", s, y[1][i], y[0][i]);
+                else
+                    cr_assert_eq(y[1][i], 0.0, "unlisted site %d: %g", s, y[1][i]);
+            }
+    double eg = pft_rel_err(np, grad[1], grad[0], 1e-12);
+    double ex = pft_rel_err(nx, xbar[1], xbar[0], 1e-12);
+    cr_assert_lt(eg, 1e-12, "%d sites, route %d: parameter gradients differ by %g", n, direct_max,
+                 eg);
+    cr_assert_lt(ex, 1e-12, "%d sites, route %d: input cotangents differ by %g", n, direct_max, ex);
+    for (int r = 0; r < 2; r++) {
+        free(y[r]); free(grad[r]); free(xbar[r]);
+        pf_cnn_tape_destroy(tape[r]);
+    }
+    free(theta); free(x); free(ybar); free(listed);
+}
+
+Test(conv2d, outputs_at_listed_sites_equal_the_full_network)
+{
+    /* 4×6: a checkerboard (12 sites, site by site) and 16 sites (two blocks
+     * of 8); 5×3: 7 sites. Last layers 8 → 3 (dot form), 3 → 8 (axpy), one
+     * layer 2 → 2 (the last is the first: the input cotangent accumulates),
+     * 16 → 2, and a 20-channel hidden layer (im2col + GEMM). */
+    int checker[12], sixteen[16], seven[7] = {0, 2, 3, 7, 8, 12, 14};
+    for (int i = 0, k = 0; i < 24; i++)
+        if ((i / 6 + i % 6) % 2 == 0)
+            checker[k++] = i;
+    for (int i = 0, k = 0; i < 24; i++)
+        if (i % 3 != 1)
+            sixteen[k++] = i;
+    const int h8[1] = {8}, h3[1] = {3}, h16[2] = {8, 16}, h20[1] = {20};
+    for (int route = 0; route < 2; route++) {
+        const int dm = ROUTES[route];
+        compare_output_sites(4, 6, 1, h8, 3, 12, checker, dm, 10u);
+        compare_output_sites(4, 6, 1, h8, 3, 16, sixteen, dm, 20u);
+        compare_output_sites(4, 6, 1, h3, 8, 16, sixteen, dm, 30u);
+        compare_output_sites(4, 6, 0, NULL, 2, 12, checker, dm, 40u);
+        compare_output_sites(4, 6, 2, h16, 2, 16, sixteen, dm, 50u);
+        compare_output_sites(5, 3, 1, h8, 3, 7, seven, dm, 60u);
+        compare_output_sites(4, 6, 1, h20, 3, 16, sixteen, dm, 70u);
+    }
+}
+
+Test(conv2d, output_sites_out_of_order_or_range_are_refused)
+{
+    pf_cnn cnn;
+    cr_assert_eq(pf_cnn_init(&cnn, 4, 4, 2, 0, NULL, 3, 3, PF_ACT_TANH), PF_OK);
+    const int repeated[3] = {1, 1, 2}, outside[2] = {3, 16};
+    cr_assert_eq(pf_cnn_set_output_sites(&cnn, 3, repeated), PF_ERR_ARG);
+    cr_assert_eq(pf_cnn_set_output_sites(&cnn, 2, outside), PF_ERR_ARG);
+    cr_assert_eq(pf_cnn_set_output_sites(&cnn, 0, outside), PF_ERR_ARG);
+}

@@ -36,6 +36,8 @@ pf_status pf_conditioner_init(pf_conditioner *c, int d, int n_a, const int *idx_
     c->V = d;
     PF_TRY(
         pf_cnn_init(&c->cnn, o->L0, o->L1, 1, o->n_hidden, o->hidden, 2, o->kernel, o->activation));
+    /* (s, t) are read at the transformed sites only */
+    PF_TRY(pf_cnn_set_output_sites(&c->cnn, n_b, idx_b));
     c->n_params = c->cnn.n_params;
     return PF_OK;
 }

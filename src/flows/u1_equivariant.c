@@ -417,6 +417,8 @@ static pf_status u1_layer_create(const pf_u1_flow_options *o, int index, pf_acti
     if (st == PF_OK)
         st = pf_cnn_init(&c->cnn, o->L0, o->L1, 2, o->n_hidden, o->hidden, o->n_mixture + 1,
                          o->kernel, act);
+    if (st == PF_OK) /* (s, t) are read at the active plaquettes only */
+        st = pf_cnn_set_output_sites(&c->cnn, c->n_active, c->site);
     if (st != PF_OK) {
         u1_destroy(layer);
         return st;

@@ -44,6 +44,25 @@ pf_status pf_cnn_init(pf_cnn *cnn, int L0, int L1, int c_in, int n_hidden, const
     return PF_OK;
 }
 
+pf_status pf_cnn_set_output_sites(pf_cnn *cnn, int n, const int *sites)
+{
+    const int V = cnn->L0 * cnn->L1;
+    if (!sites) {
+        cnn->out_sites = NULL;
+        cnn->n_out_sites = 0;
+        return PF_OK;
+    }
+    if (n < 1 || n > V)
+        return pf_fail(PF_ERR_ARG, "cnn: %d output sites outside [1, %d]", n, V);
+    for (int i = 0; i < n; i++)
+        if (sites[i] < 0 || sites[i] >= V || (i > 0 && sites[i] <= sites[i - 1]))
+            return pf_fail(PF_ERR_ARG, "cnn: output site %d (= %d) not increasing in [0, %d)", i,
+                           sites[i], V);
+    cnn->out_sites = sites;
+    cnn->n_out_sites = n;
+    return PF_OK;
+}
+
 int pf_cnn_layer_direct(const pf_cnn *cnn, int l)
 {
     const int m = cnn->direct_max < PF_CNN_DIRECT_MAX ? cnn->direct_max : PF_CNN_DIRECT_MAX;
@@ -91,6 +110,7 @@ struct pf_cnn_tape {
     double *wt;     /* direct layers: Wᵀ, W̄ᵀ or W rearranged, k·k·C_in·C_out */
     const double **rows; /* direct weight gradient: the rows a block of sites reads */
     int *offset;    /* direct layers: V×k·k row offsets of one pass (direct_pass) */
+    unsigned char *keep; /* V: the output sites, on the GEMM route */
     int *neighbour; /* V×k·k: the site at offset (a, c) of each site, periodic */
 };
 
@@ -126,6 +146,7 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
     const int L0 = cnn->L0, L1 = cnn->L1, k = cnn->kernel, r = k / 2;
     t->neighbour = malloc((size_t)L0 * L1 * kk * sizeof *t->neighbour);
     t->offset = malloc((size_t)L0 * L1 * kk * sizeof *t->offset);
+    t->keep = malloc((size_t)L0 * L1);
     if (t->neighbour)
         for (int x0 = 0, j = 0; x0 < L0; x0++)
             for (int x1 = 0; x1 < L1; x1++)
@@ -133,7 +154,7 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
                     for (int c = -r; c <= r; c++)
                         t->neighbour[j++] = ((x0 + a + L0) % L0) * L1 + (x1 + c + L1) % L1;
     if (!ok || !t->bar[0] || !t->bar[1] || !t->zbar || (max_cols && !t->colbar) || !t->wt ||
-        !t->rows || !t->neighbour || !t->offset) {
+        !t->rows || !t->neighbour || !t->offset || !t->keep) {
         pf_cnn_tape_destroy(t);
         return PF_ERR_NOMEM;
     }
@@ -159,6 +180,7 @@ void pf_cnn_tape_destroy(pf_cnn_tape *t)
     free(t->rows);
     free(t->neighbour);
     free(t->offset);
+    free(t->keep);
     free(t);
 }
 
@@ -256,6 +278,8 @@ static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
     }
 }
 
+/* the i-th site of a pass: of the list `sites`, or every site in order */
+#define SITE(i) (sites ? sites[i] : (i))
 #define PF_CAT_(a, b) a##b
 #define PF_CAT(a, b) PF_CAT_(a, b)
 #define WD 1
@@ -301,12 +325,14 @@ static void set_offsets(const pf_cnn_tape *t, int V, int kk, int rev, int C)
 }
 
 /* One direct pass: out (B·V)×P (+)= conv(in (B·V)×C) with taps
- * T(p, j, c) = w[p·wp + j·wj + c·wc], in the form that fits C and P, the
- * weights laid out for it in scratch, and the row offsets of the neighbours
- * (rev: the opposite ones) in t->offset. */
-static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int C, int P,
-                        const double *w, size_t wp, size_t wj, size_t wc, const double *in,
-                        const double *base, int accumulate, double *scratch, double *out)
+ * T(p, j, c) = w[p·wp + j·wj + c·wc], at the n sites `sites` of each batch
+ * row (NULL: all V, n = V), in the form that fits C and P, the weights laid
+ * out for it in scratch, and the row offsets of the neighbours (rev: the
+ * opposite ones) in t->offset. */
+static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int n,
+                        const int *sites, int C, int P, const double *w, size_t wp, size_t wj,
+                        size_t wc, const double *in, const double *base, int accumulate,
+                        double *scratch, double *out)
 {
     set_offsets(t, V, kk, rev, C);
     if (P >= C) { /* axpy: scratch[(j·C + c)·Wp + p] */
@@ -315,8 +341,8 @@ static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int
             for (int c = 0; c < C; c++)
                 for (int p = 0; p < Wp; p++)
                     scratch[((size_t)j * C + c) * Wp + p] = p < P ? w[p * wp + j * wj + c * wc] : 0;
-        PF_CNN_PADDED(axpy, Wp, B, V, kk, t->offset, C, in, scratch, base, accumulate, P,
-                      out);
+        PF_CNN_PADDED(axpy, Wp, B, V, kk, t->offset, n, sites, C, in, scratch, base, accumulate,
+                      P, out);
     } else { /* dot: scratch[(p·k·k + j)·Wp + c] */
         const int Wp = padded_width(C);
         for (int p = 0; p < P; p++)
@@ -324,8 +350,8 @@ static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int
                 for (int c = 0; c < Wp; c++)
                     scratch[((size_t)p * kk + j) * Wp + c] =
                         c < C ? w[p * wp + j * wj + c * wc] : 0;
-        PF_CNN_PADDED(dot, Wp, B, V, kk, t->offset, C, P, in, scratch, base, accumulate,
-                      out);
+        PF_CNN_PADDED(dot, Wp, B, V, kk, t->offset, n, sites, C, P, in, scratch, base,
+                      accumulate, out);
     }
 }
 
@@ -337,17 +363,31 @@ void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int
     const double *u = x;
     for (int l = 0; l < cnn->n_layers; l++) {
         const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
+        const int *sites = l == cnn->n_layers - 1 ? cnn->out_sites : NULL;
+        const int n_at = sites ? cnn->n_out_sites : V;
         double *z = t->z[l];
         if (pf_cnn_layer_direct(cnn, l)) {
+            if (sites)
+                memset(z, 0, (size_t)BV * cout * sizeof *z);
             /* tap (o, j, i) = W[o][j·cin + i] */
-            direct_pass(t, B, V, kk, 0, cin, cout, params + cnn->w_offset[l], (size_t)kk * cin,
-                        (size_t)cin, 1, u, params + cnn->b_offset[l], 0, t->wt, z);
+            direct_pass(t, B, V, kk, 0, n_at, sites, cin, cout, params + cnn->w_offset[l],
+                        (size_t)kk * cin, (size_t)cin, 1, u, params + cnn->b_offset[l], 0, t->wt,
+                        z);
         } else {
             im2col(cnn, t, B, cin, u, t->cols[l]);
             for (int i = 0; i < BV; i++)
                 memcpy(z + (size_t)i * cout, params + cnn->b_offset[l], (size_t)cout * sizeof *z);
             pf_gemm(0, 1, BV, cout, kk * cin, 1.0, t->cols[l], kk * cin, params + cnn->w_offset[l],
                     kk * cin, 1.0, z, cout);
+            if (sites) { /* every site computed; the others set to 0 as on the direct route */
+                memset(t->keep, 0, (size_t)V);
+                for (int i = 0; i < n_at; i++)
+                    t->keep[sites[i]] = 1;
+                for (int b = 0; b < B; b++)
+                    for (int s = 0; s < V; s++)
+                        if (!t->keep[s])
+                            memset(z + ((size_t)b * V + s) * cout, 0, (size_t)cout * sizeof *z);
+            }
         }
         int last = l == cnn->n_layers - 1;
         pf_activation act = last ? PF_ACT_IDENTITY : cnn->hidden_act;
@@ -383,12 +423,14 @@ void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, in
         }
         if (pf_cnn_layer_direct(cnn, l)) {
             const double *in = l == 0 ? t->x : t->a[l - 1];
+            const int *sites = l == cnn->n_layers - 1 ? cnn->out_sites : NULL;
+            const int n_at = sites ? cnn->n_out_sites : V;
             if (grad) {
                 const int Wp = padded_width(cout); /* W̄ᵀ and b̄: (k·k·cin + 1)×Wp */
                 memset(t->wt, 0, ((size_t)kk * cin + 1) * Wp * sizeof *t->wt);
                 set_offsets(t, V, kk, 0, cin);
-                PF_CNN_PADDED(wgrad, Wp, B, V, kk, t->offset, cin, cout, in, zbar, t->rows,
-                              t->wt);
+                PF_CNN_PADDED(wgrad, Wp, B, V, kk, t->offset, n_at, sites, cin, cout, in, zbar,
+                              t->rows, t->wt);
                 double *gw = grad + cnn->w_offset[l], *gb = grad + cnn->b_offset[l];
                 for (int o = 0; o < cout; o++)
                     for (int i = 0; i < kk * cin; i++)
@@ -399,10 +441,27 @@ void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, in
             if (l == 0 && !xbar)
                 break;
             double *ubar = l == 0 ? xbar : t->bar[l % 2];
+            if (sites) {
+                /* z̄ lives on the listed sites: ū(nb_j(s))_i += Σ_o z̄(s)_o W[o][j·cin + i] */
+                const int Wp = padded_width(cin);
+                if (l > 0)
+                    memset(ubar, 0, (size_t)BV * cin * sizeof *ubar);
+                set_offsets(t, V, kk, 0, cin);
+                const double *w = params + cnn->w_offset[l];
+                for (int j = 0; j < kk; j++)
+                    for (int o = 0; o < cout; o++)
+                        for (int i = 0; i < Wp; i++)
+                            t->wt[((size_t)j * cout + o) * Wp + i] =
+                                i < cin ? w[(size_t)o * kk * cin + j * cin + i] : 0;
+                PF_CNN_PADDED(scatter, Wp, B, V, kk, t->offset, n_at, sites, cout, zbar, t->wt, cin,
+                              ubar);
+                abar = ubar;
+                continue;
+            }
             /* ū(t)_i = Σ_j Σ_o z̄(t − offset_j)_o W[o][j·cin + i]: the opposite
              * offsets (rev), tap (i, j, o) = W[o][j·cin + i] */
-            direct_pass(t, B, V, kk, 1, cout, cin, params + cnn->w_offset[l], 1, (size_t)cin,
-                        (size_t)kk * cin, zbar, NULL, l == 0, t->wt, ubar);
+            direct_pass(t, B, V, kk, 1, V, NULL, cout, cin, params + cnn->w_offset[l], 1,
+                        (size_t)cin, (size_t)kk * cin, zbar, NULL, l == 0, t->wt, ubar);
             abar = ubar;
             continue;
         }

@@ -38,10 +38,19 @@ typedef struct pf_cnn {
     size_t w_offset[PF_CNN_MAX_LAYERS], b_offset[PF_CNN_MAX_LAYERS];
     size_t n_params;
     int direct_max; /* layers with ≤ this many channels in and out: direct */
+    int n_out_sites;       /* pf_cnn_set_output_sites; 0: every site */
+    const int *out_sites;
 } pf_cnn;
 
 pf_status pf_cnn_init(pf_cnn *cnn, int L0, int L1, int c_in, int n_hidden, const int *hidden,
                       int c_out, int kernel, pf_activation hidden_act);
+/* The outputs are wanted at n sites of each batch row only (increasing, in
+ * [0, V); referenced, not copied; NULL: at every site): the last layer is
+ * then computed there alone, its outputs at the other sites set to 0, and
+ * pf_cnn_backward reads ybar at the listed sites alone — the cotangent at the
+ * others must be 0, as it is for outputs nobody uses. A coupling's
+ * conditioner needs its outputs at the transformed sites only. */
+pf_status pf_cnn_set_output_sites(pf_cnn *cnn, int n, const int *sites);
 /* Route of layer l: 1 direct, 0 im2col + GEMM. direct_max may be lowered
  * (0: every layer by GEMM) after pf_cnn_init and before the tape is made. */
 int pf_cnn_layer_direct(const pf_cnn *cnn, int l);
