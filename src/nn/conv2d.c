@@ -95,9 +95,6 @@ void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero
 
 /* sites per block of the direct weight gradient */
 #define PF_CNN_SITE_BLOCK 32
-/* sites per block of the direct forward and data-gradient kernels: one
- * vector accumulator each */
-#define PF_CNN_SITES 8
 
 struct pf_cnn_tape {
     int B_max;
@@ -402,7 +399,7 @@ PF_CNN_CLONES static void multiply(size_t n, const double *a, const double *b, d
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        *(pf_cnn_vd8 *)(out + i) = *(const pf_cnn_vd8 *)(a + i) * *(const pf_cnn_vd8 *)(b + i);
+        *(pf_cnn_ve8 *)(out + i) = *(const pf_cnn_ve8 *)(a + i) * *(const pf_cnn_ve8 *)(b + i);
     for (; i < n; i++)
         out[i] = a[i] * b[i];
 }
