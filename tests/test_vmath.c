@@ -191,3 +191,79 @@ Test(vmath, levels_are_ordered_named_and_clamped_to_what_the_cpu_has)
     cr_log_info("this machine: %s", pf_simd_name(best));
     pf_simd_use(saved);
 }
+
+/* sin-cos (pf_vsincos): both outputs against sinl and cosl at every level,
+ * on a dense grid over [−100, 100] and log-uniform magnitudes from the
+ * smallest subnormal to DBL_MAX of both signs (the argument reduction of
+ * huge arguments included); the special values; the tails and in-place
+ * calls (s or c on x). */
+Test(vmath, sincos_is_within_the_stated_ulp_bound_at_every_level)
+{
+    const function range = {"sincos", NULL, NULL, NULL, -100, 100, DBL_MAX};
+    const size_t cap = N_GRID + N_LOG;
+    double *x = malloc(cap * sizeof *x), *s = malloc(cap * sizeof *s), *c = malloc(cap * sizeof *c);
+    cr_assert(x && s && c);
+    const size_t n = make_points(&range, x);
+    const pf_simd saved = pf_simd_active();
+    for (int level = PF_SIMD_SCALAR; level <= (int)pf_simd_best(); level++) {
+        const char *name = pf_simd_name(pf_simd_use((pf_simd)level));
+        const double bound = level == PF_SIMD_SCALAR ? PF_VMATH_MAX_ULP_LIBM : PF_VMATH_MAX_ULP;
+        pf_vsincos(n, x, s, c);
+        double worst_s = 0, worst_c = 0, at_s = 0, at_c = 0;
+        for (size_t i = 0; i < n; i++) {
+            const double es = ulp_error(s[i], sinl(x[i])), ec = ulp_error(c[i], cosl(x[i]));
+            if (es > worst_s) {
+                worst_s = es;
+                at_s = x[i];
+            }
+            if (ec > worst_c) {
+                worst_c = ec;
+                at_c = x[i];
+            }
+        }
+        cr_log_info("%s sin: max error %.6f ulp (at %.17g); cos: %.6f ulp (at %.17g); %zu points",
+                    name, worst_s, at_s, worst_c, at_c, n);
+        cr_assert_leq(worst_s, bound, "%s sin: %.3f ulp at x = %.17g", name, worst_s, at_s);
+        cr_assert_leq(worst_c, bound, "%s cos: %.3f ulp at x = %.17g", name, worst_c, at_c);
+        /* special values at every position of a 19-long array */
+        const double special[5] = {0.0, -0.0, INFINITY, -INFINITY, NAN};
+        for (int k = 0; k < 5; k++)
+            for (int pos = 0; pos < 19; pos++) {
+                double in[19], so[19], co[19];
+                for (int i = 0; i < 19; i++)
+                    in[i] = 0.25;
+                in[pos] = special[k];
+                pf_vsincos(19, in, so, co);
+                if (isfinite(special[k])) {
+                    cr_assert(so[pos] == 0.0 && signbit(so[pos]) == signbit(special[k]),
+                              "%s sin(%g) = %g", name, special[k], so[pos]);
+                    cr_assert_eq(co[pos], 1.0, "%s cos(%g) = %g", name, special[k], co[pos]);
+                } else {
+                    cr_assert(isnan(so[pos]) && isnan(co[pos]), "%s sin, cos(%g) = %g, %g", name,
+                              special[k], so[pos], co[pos]);
+                }
+            }
+        /* tails and in place */
+        enum { M = 37 };
+        double y[M], ws[M], wc[M], ps[M], pc[M];
+        pft_fill_uniform(5, M, y, -7, 7);
+        pf_vsincos(M, y, ws, wc);
+        for (int len = 1; len <= 9; len++)
+            for (int i = 0; i < M; i += len)
+                pf_vsincos((size_t)(M - i < len ? M - i : len), y + i, ps + i, pc + i);
+        cr_assert(!memcmp(ws, ps, sizeof ws) && !memcmp(wc, pc, sizeof wc), "%s: tails differ",
+                  name);
+        memcpy(ps, y, sizeof ps);
+        pf_vsincos(M, ps, ps, pc);
+        cr_assert(!memcmp(ws, ps, sizeof ws) && !memcmp(wc, pc, sizeof wc), "%s: s on x differs",
+                  name);
+        memcpy(pc, y, sizeof pc);
+        pf_vsincos(M, pc, ps, pc);
+        cr_assert(!memcmp(ws, ps, sizeof ws) && !memcmp(wc, pc, sizeof wc), "%s: c on x differs",
+                  name);
+    }
+    pf_simd_use(saved);
+    free(x);
+    free(s);
+    free(c);
+}

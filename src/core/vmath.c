@@ -27,18 +27,29 @@ static void vlog1p_scalar(size_t n, const double *x, double *y)
         y[i] = log1p(x[i]);
 }
 
+static void vsincos_scalar(size_t n, const double *x, double *s, double *c)
+{
+    for (size_t i = 0; i < n; i++) {
+        const double xi = x[i]; /* s or c may be x */
+        s[i] = sin(xi);
+        c[i] = cos(xi);
+    }
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 typedef void (*map_fn)(size_t n, const double *x, double *y);
+typedef void (*pair_fn)(size_t n, const double *x, double *s, double *c);
 typedef struct kernels {
     map_fn tanh_, exp_, log1p_;
+    pair_fn sincos_;
 } kernels;
 
 static const kernels KERNELS[] = {
-    [PF_SIMD_SCALAR] = {vtanh_scalar, vexp_scalar, vlog1p_scalar},
+    [PF_SIMD_SCALAR] = {vtanh_scalar, vexp_scalar, vlog1p_scalar, vsincos_scalar},
 #if defined(PATHFLOW_SIMD_X86)
-    [PF_SIMD_AVX2] = {pf_vtanh_avx2, pf_vexp_avx2, pf_vlog1p_avx2},
-    [PF_SIMD_AVX512] = {pf_vtanh_avx512, pf_vexp_avx512, pf_vlog1p_avx512},
+    [PF_SIMD_AVX2] = {pf_vtanh_avx2, pf_vexp_avx2, pf_vlog1p_avx2, pf_vsincos_avx2},
+    [PF_SIMD_AVX512] = {pf_vtanh_avx512, pf_vexp_avx512, pf_vlog1p_avx512, pf_vsincos_avx512},
 #endif
 };
 
@@ -96,4 +107,8 @@ void pf_vexp(size_t n, const double *x, double *y)
 void pf_vlog1p(size_t n, const double *x, double *y)
 {
     KERNELS[pf_simd_active()].log1p_(n, x, y);
+}
+void pf_vsincos(size_t n, const double *x, double *s, double *c)
+{
+    KERNELS[pf_simd_active()].sincos_(n, x, s, c);
 }

@@ -1,4 +1,4 @@
-/* Internal: tanh, exp and log1p mapped over arrays with SIMD (SLEEF), the
+/* Internal: tanh, exp, log1p and sin-cos mapped over arrays with SIMD (SLEEF), the
  * vector width chosen by the CPU at run time.
  *
  * Levels: AVX-512F (8 doubles per call, Sleef_*d8_u10avx512f), AVX2 + FMA
@@ -32,6 +32,9 @@ typedef enum pf_simd { PF_SIMD_SCALAR = 0, PF_SIMD_AVX2, PF_SIMD_AVX512 } pf_sim
 void pf_vtanh(size_t n, const double *x, double *y);
 void pf_vexp(size_t n, const double *x, double *y);
 void pf_vlog1p(size_t n, const double *x, double *y);
+/* s = sin x and c = cos x together (SLEEF sincos u10: 1.0 ulp; glibc's sin
+ * and cos in the fallback); s, c and x distinct arrays, or s or c equal to x. */
+void pf_vsincos(size_t n, const double *x, double *s, double *c);
 
 /* The widest level this build and this CPU support. */
 pf_simd pf_simd_best(void);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/vmath.h"
 #include "core/workspace.h"
 #include "flows/chain.h"
 #include "flows/flow_impl.h"
@@ -116,15 +117,21 @@ static void log_d_derivatives(const u1_layer *c, size_t j, double *d_dx, double 
 static void condition(u1_layer *c, const double *params, int B, const double *u)
 {
     const int V = c->V;
+    const size_t BV = (size_t)B * V;
     for (int b = 0; b < B; b++) {
         double *P = c->P + (size_t)b * V;
         pf_u1_plaquettes(c->L0, c->L1, u + (size_t)b * 2 * V, P);
-        for (int x = 0; x < V; x++) {
+        for (int x = 0; x < V; x++)
             P[x] = wrap_2pi(P[x]);
-            double *in = c->cin + ((size_t)b * V + x) * 2;
-            in[0] = c->frozen[x] ? cos(P[x]) : 1.0;
-            in[1] = c->frozen[x] ? sin(P[x]) : 0.0;
-        }
+    }
+    /* sin P, cos P of every plaquette at once, in vbar (free until the
+     * VJPs, which overwrite it) */
+    double *sin_P = c->vbar, *cos_P = c->vbar + BV;
+    pf_vsincos(BV, c->P, sin_P, cos_P);
+    for (size_t i = 0; i < BV; i++) {
+        const int frozen = c->frozen[i % (size_t)V];
+        c->cin[2 * i] = frozen ? cos_P[i] : 1.0;
+        c->cin[2 * i + 1] = frozen ? sin_P[i] : 0.0;
     }
     pf_cnn_forward(&c->cnn, params, c->tape, B, c->cin, c->cout);
 }
