@@ -1,5 +1,5 @@
-/* Internal: tanh, exp, log1p and sin-cos mapped over arrays with SIMD (SLEEF), the
- * vector width chosen by the CPU at run time.
+/* Internal: tanh, exp, log1p and sin-cos mapped over arrays with SIMD
+ * (SLEEF), the vector width chosen by the CPU at run time.
  *
  * Levels: AVX-512F (8 doubles per call, Sleef_*d8_u10avx512f), AVX2 + FMA
  * (4 doubles, Sleef_*d4_u10avx2), and a scalar fallback through libm (any
@@ -9,11 +9,13 @@
  * Accuracy: SLEEF's u10 functions are documented to 1.0 ulp; glibc's tanh,
  * the scalar fallback, to 2 ulp (exp and log1p to 1). tests/test_vmath.c
  * checks every level available on the machine against the long-double libm
- * (tanhl, expl, log1pl) at 2·10⁵ points over the whole range, including ±0,
- * subnormals, overflow and underflow, ±inf and NaN, and asserts these bounds
- * (measured: SLEEF tanh 1.000 ulp, exp 0.82, log1p ≤ 1; glibc tanh 1.91).
- * Special values follow C99 Annex F: tanh(±0) = ±0, tanh(±inf) = ±1,
- * exp(−inf) = 0, exp(+inf) = +inf, log1p(−1) = −inf, NaN in gives NaN out.
+ * (tanhl, expl, log1pl, sinl, cosl) at 2·10⁵ points over the whole range,
+ * including ±0, subnormals, overflow and underflow, ±inf and NaN, and asserts
+ * these bounds (measured: SLEEF tanh 1.000 ulp, exp 0.82, log1p ≤ 1, sin and
+ * cos 0.84 up to DBL_MAX; glibc tanh 1.91, sin and cos 0.51). Special values
+ * follow C99 Annex F: tanh(±0) = ±0, tanh(±inf) = ±1, exp(−inf) = 0,
+ * exp(+inf) = +inf, log1p(−1) = −inf, sin(±0) = ±0, cos(±0) = 1, sin and cos
+ * of ±inf NaN, NaN in gives NaN out.
  * pf_vlog1p's domain ends at PF_VMATH_LOG1P_MAX (SLEEF gives +inf beyond it;
  * the activations call it only on [0, 1]).
  *

@@ -100,9 +100,9 @@ struct pf_cnn_tape {
     int B_max;
     const double *x;
     double *cols[PF_CNN_MAX_LAYERS]; /* (B·V)×(k·k·C_l), GEMM layers only */
-    double *z[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1} */
+    double *z[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1}, l < L−1 (the last: y) */
     double *a[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1}, l < L−1 */
-    double *ds[PF_CNN_MAX_LAYERS];   /* σ'(z) */
+    double *ds[PF_CNN_MAX_LAYERS];   /* σ'(z), l < L−1 */
     double *bar[2], *zbar, *colbar;  /* scratch (colbar: GEMM layers only) */
     double *wt;     /* direct layers: Wᵀ, W̄ᵀ or W rearranged, k·k·C_in·C_out */
     const double **rows; /* direct weight gradient: the rows a block of sites reads */
@@ -125,10 +125,13 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
         size_t cin = (size_t)cnn->channels[l], cout = (size_t)cnn->channels[l + 1];
         int direct = pf_cnn_layer_direct(cnn, l);
         t->cols[l] = direct ? NULL : pf_alloc_doubles(BV * kk * cin, "cnn columns");
-        t->z[l] = pf_alloc_doubles(BV * cout, "cnn pre-activations");
-        t->a[l] = pf_alloc_doubles(BV * cout, "cnn activations");
-        t->ds[l] = pf_alloc_doubles(BV * cout, "cnn derivatives");
-        ok = ok && (direct || t->cols[l]) && t->z[l] && t->a[l] && t->ds[l];
+        if (l < cnn->n_layers - 1) { /* the last layer writes y and needs nothing stored */
+            t->z[l] = pf_alloc_doubles(BV * cout, "cnn pre-activations");
+            t->a[l] = pf_alloc_doubles(BV * cout, "cnn activations");
+            t->ds[l] = pf_alloc_doubles(BV * cout, "cnn derivatives");
+            ok = ok && t->z[l] && t->a[l] && t->ds[l];
+        }
+        ok = ok && (direct || t->cols[l]);
         max_c = cin > max_c ? cin : max_c;
         max_c = cout > max_c ? cout : max_c;
         if (!direct)
@@ -360,9 +363,10 @@ void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int
     const double *u = x;
     for (int l = 0; l < cnn->n_layers; l++) {
         const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
-        const int *sites = l == cnn->n_layers - 1 ? cnn->out_sites : NULL;
+        const int last = l == cnn->n_layers - 1;
+        const int *sites = last ? cnn->out_sites : NULL;
         const int n_at = sites ? cnn->n_out_sites : V;
-        double *z = t->z[l];
+        double *z = last ? y : t->z[l]; /* the last layer's activation is the identity */
         if (pf_cnn_layer_direct(cnn, l)) {
             if (sites)
                 memset(z, 0, (size_t)BV * cout * sizeof *z);
@@ -386,11 +390,10 @@ void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int
                             memset(z + ((size_t)b * V + s) * cout, 0, (size_t)cout * sizeof *z);
             }
         }
-        int last = l == cnn->n_layers - 1;
-        pf_activation act = last ? PF_ACT_IDENTITY : cnn->hidden_act;
-        double *a = last ? y : t->a[l];
-        pf_activation_eval(act, (size_t)BV * cout, z, a, t->ds[l], NULL);
-        u = a;
+        if (last)
+            break;
+        pf_activation_eval(cnn->hidden_act, (size_t)BV * cout, z, t->a[l], t->ds[l], NULL);
+        u = t->a[l];
     }
 }
 
