@@ -107,6 +107,19 @@ Test(conv2d, backward_matches_finite_differences_for_a_deep_network)
   }
 }
 
+/* Two 3×3-kernel tanh networks of the same shape on an M0×M1 lattice with
+ * tapes for `rows` batch rows, net[r] on route direct_max[r]. */
+static void make_pair(pf_cnn net[2], pf_cnn_tape *tape[2], int rows, int M0, int M1, int cin,
+                      int n_hidden, const int *hidden, int cout, const int direct_max[2])
+{
+    for (int r = 0; r < 2; r++) {
+        cr_assert_eq(pf_cnn_init(&net[r], M0, M1, cin, n_hidden, hidden, cout, 3, PF_ACT_TANH),
+                     PF_OK);
+        net[r].direct_max = direct_max[r];
+        cr_assert_eq(pf_cnn_tape_create(&net[r], rows, &tape[r]), PF_OK);
+    }
+}
+
 /* One layer, direct and by GEMM: outputs, parameter gradients and input
  * cotangents equal to rounding. Channel pairs (C_in, C_out) = (1, w), (w, w)
  * and (w, w − 1) for w = 1..16 run every compiled width of every direct
@@ -124,12 +137,7 @@ static void compare_routes(int M0, int M1, int cin, int n_hidden, const int *hid
     pf_cnn net[2];
     pf_cnn_tape *tape[2];
     double *y[2], *grad[2], *xbar[2];
-    for (int r = 0; r < 2; r++) {
-        cr_assert_eq(pf_cnn_init(&net[r], M0, M1, cin, n_hidden, hidden, cout, 3, PF_ACT_TANH),
-                     PF_OK);
-        net[r].direct_max = ROUTES[r];
-        cr_assert_eq(pf_cnn_tape_create(&net[r], MB, &tape[r]), PF_OK);
-    }
+    make_pair(net, tape, MB, M0, M1, cin, n_hidden, hidden, cout, ROUTES);
     const size_t np = net[0].n_params, nx = (size_t)MB * MV * cin, ny = (size_t)MB * MV * cout;
     double *theta = malloc(np * sizeof *theta), *x = malloc(nx * sizeof *x);
     double *ybar = malloc(ny * sizeof *ybar);
@@ -192,12 +200,8 @@ static void compare_output_sites(int M0, int M1, int n_hidden, const int *hidden
     pf_cnn net[2];
     pf_cnn_tape *tape[2];
     double *y[2], *grad[2], *xbar[2];
-    for (int r = 0; r < 2; r++) {
-        cr_assert_eq(pf_cnn_init(&net[r], M0, M1, NIN, n_hidden, hidden, cout, 3, PF_ACT_TANH),
-                     PF_OK);
-        net[r].direct_max = direct_max;
-        cr_assert_eq(pf_cnn_tape_create(&net[r], MB, &tape[r]), PF_OK);
-    }
+    const int same[2] = {direct_max, direct_max};
+    make_pair(net, tape, MB, M0, M1, NIN, n_hidden, hidden, cout, same);
     cr_assert_eq(pf_cnn_set_output_sites(&net[1], n, sites), PF_OK);
     const size_t np = net[0].n_params, nx = (size_t)MB * MV * NIN, ny = (size_t)MB * MV * cout;
     double *theta = malloc(np * sizeof *theta), *x = malloc(nx * sizeof *x);
