@@ -25,6 +25,14 @@ typedef struct pf_vector_field {
     double *ydot;       /* B×T×d: J·tangents */
     double *ydotbar;    /* B×T×d */
     double *xbar;       /* B×(d+1) */
+    /* The adjoint's pass cache: every right-hand side of one adjoint solver
+     * step reads the forward state at the same t, so the forward (and tangent)
+     * pass of the last adjoint call is reused when B, t, x and θ equal those of
+     * that call bit for bit. Any other pass and new probes drop it. */
+    double *theta;      /* n_params: θ of the cached pass */
+    int cached_B;       /* 0: nothing cached */
+    double cached_t;
+    int cached_tangent; /* the tangent pass is cached too */
 } pf_vector_field;
 
 pf_status pf_vector_field_init(pf_vector_field *vf, int d, int n_hidden, const int *hidden,
