@@ -13,6 +13,7 @@
 #include <sunnonlinsol/sunnonlinsol_fixedpoint.h>
 
 #include "core/error.h"
+#include "ode/nvector_fast.h"
 
 static void record_error(int code, const char *module, const char *function, char *msg,
                          void *user)
@@ -97,6 +98,7 @@ static pf_status create(pf_ode_solver *s, SUNContext ctx, const pf_ode_settings 
     s->mem = CVodeCreate(o->bdf ? CV_BDF : CV_ADAMS, ctx);
     if (!s->y || !s->mem)
         return pf_fail(PF_ERR_NOMEM, "%s: cannot create the CVODES solver for %ld unknowns", what, n);
+    pf_nvector_install_fast_ops(s->y);
     CHECK(CVodeSetErrHandlerFn(s->mem, record_error, s), "CVodeSetErrHandlerFn");
     CHECK(CVodeInit(s->mem, rhs, t0, s->y), "CVodeInit");
     CHECK(CVodeSStolerances(s->mem, o->rtol, o->atol), "CVodeSStolerances");
@@ -185,6 +187,8 @@ static pf_status backward_vectors(pf_ode_solver *s, long nB, long nQ, const char
         if (s->yB)
             N_VDestroy(s->yB);
         s->yB = N_VNew_Serial(nB, s->ctx);
+        if (s->yB)
+            pf_nvector_install_fast_ops(s->yB);
         s->nB = nB;
     }
     if (nQ && (!s->qB || s->nQ != nQ)) {
@@ -193,6 +197,8 @@ static pf_status backward_vectors(pf_ode_solver *s, long nB, long nQ, const char
         if (s->qB)
             N_VDestroy(s->qB);
         s->qB = N_VNew_Serial(nQ, s->ctx);
+        if (s->qB)
+            pf_nvector_install_fast_ops(s->qB);
         s->nQ = nQ;
     }
     if (!s->yB || (nQ && !s->qB))
