@@ -9,6 +9,8 @@
 #include <Random123/philox.h>
 #include <pathflow/rng.h>
 
+#include "core/rng_unit.h"
+
 #define N_DRAWS 4099 /* not a multiple of 4 or 256, to cross block boundaries */
 
 typedef void (*draw_at_fn)(const pf_rng *, uint64_t, size_t, double *);
@@ -173,4 +175,27 @@ Test(rng, uniform_and_normal_domains_are_independent)
     cr_assert_lt(fabs(c), 5 * se, "cov(u, z) = %g, se %g", c, se);
     free(u);
     free(z);
+}
+
+/* The open interval at both ends: the smallest and largest 53-bit words (the
+ * largest one's midpoint 1 − 2⁻⁵⁴ would round to 1), and every other word
+ * maps to its exact midpoint (w + ½)·2⁻⁵³ (checked around both ends and at
+ * the powers of two, where the spacing of doubles changes). */
+Test(rng, unit_map_stays_inside_the_open_interval)
+{
+    cr_assert_eq(pf_unit_from_word(0), 0x1.0p-54);
+    cr_assert_eq(pf_unit_from_word(UINT64_MAX), 0x1.fffffffffffffp-1);
+    cr_assert_lt(pf_unit_from_word(UINT64_MAX), 1.0);
+    cr_assert_eq(pf_unit_from_word(UINT64_MAX - (UINT64_C(1) << 11)), 1.0 - 3 * 0x1.0p-54);
+    for (int e = 0; e < 53; e++)
+        for (int d = -1; d <= 1; d++) {
+            const uint64_t w53 = (UINT64_C(1) << e) + (uint64_t)d;
+            if (w53 >= (UINT64_C(1) << 53) - 1 || (e == 0 && d < 0))
+                continue;
+            const long double exact = ((long double)w53 + 0.5L) / 9007199254740992.0L;
+            const double u = pf_unit_from_word(w53 << 11);
+            cr_assert(u > 0 && u < 1, "word %llu", (unsigned long long)w53);
+            cr_assert_leq(fabsl((long double)u - exact), exact * 0x1.0p-53L,
+                          "word %llu: %.17g", (unsigned long long)w53, u);
+        }
 }

@@ -11,6 +11,8 @@
 
 #include <Random123/philox.h>
 
+#include "core/rng_unit.h"
+
 enum { DOMAIN_UNIFORM = 1, DOMAIN_NORMAL = 2, DOMAIN_RADEMACHER = 3 };
 
 static philox4x64_ctr_t block(const pf_rng *rng, uint64_t index, uint64_t domain)
@@ -20,8 +22,7 @@ static philox4x64_ctr_t block(const pf_rng *rng, uint64_t index, uint64_t domain
     return philox4x64(ctr, key);
 }
 
-/* 53 random bits → (0, 1), never 0 or 1. */
-static double to_open_unit(uint64_t word) { return ((double)(word >> 11) + 0.5) * 0x1.0p-53; }
+static double to_open_unit(uint64_t word) { return pf_unit_from_word(word); }
 
 pf_rng pf_rng_make(uint64_t seed, uint64_t stream)
 {
