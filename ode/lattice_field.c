@@ -24,10 +24,19 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/vmath.h"
 #include "core/workspace.h"
 #include "ode/field.h"
 
 #define PI 3.14159265358979323846
+
+/* The per-site loops below are compiled for AVX-512, AVX2 + FMA and plain
+ * x86-64, chosen by the CPU at load time (as the convolution kernels). */
+#if defined(PATHFLOW_SIMD_X86) && defined(__GNUC__) && !defined(__clang__)
+#define PF_FIELD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PF_FIELD_CLONES
+#endif
 
 typedef struct lattice_field {
     int D, V, shape[4];
@@ -49,6 +58,7 @@ typedef struct lattice_field {
     double *tau;         /* K */
     double *acc;         /* G × n_class: Σ_b Σ_{r∈c} Σₓ aₓ h_g(φ_{x−r}) */
     double *accd;        /* G: Σ_b w_b Σₓ h'_g(φₓ) */
+    double *sin_1, *cos_1, *sin_j, *cos_j; /* V: sin, cos of ω₁φ and of jω₁φ */
 } lattice_field;
 
 /* Site index of x + s·r (periodic), x a flat row-major index. */
@@ -136,9 +146,10 @@ static pf_status make_neighbours(lattice_field *L)
 }
 
 /* h, h', h'' of every feature at every site of one sample φ (V). The
- * frequencies are multiples of ω₁, so one sin/cos per site and the angle
- * addition recurrence give every sin(jω₁u), cos(jω₁u). */
-static void features(const lattice_field *L, const double *phi)
+ * frequencies are multiples of ω₁, so one sin/cos per site (all sites in one
+ * vector call) and the angle addition recurrence, site by site in the inner
+ * loop, give every sin(jω₁u), cos(jω₁u). */
+PF_FIELD_CLONES static void features(const lattice_field *L, const double *phi)
 {
     const int V = L->V, N = L->n_freq;
     memcpy(L->H, phi, (size_t)V * sizeof *phi); /* feature 0: φ itself */
@@ -147,20 +158,29 @@ static void features(const lattice_field *L, const double *phi)
     if (N == 0)
         return;
     const double w1 = L->omega[1];
-    for (int x = 0; x < V; x++) {
-        const double s1 = sin(w1 * phi[x]), c1 = cos(w1 * phi[x]);
-        double s = s1, c = c1;
-        for (int j = 1; j <= N; j++) {
-            const double w = L->omega[j];
-            size_t i = (size_t)j * V + x;
-            L->H[i] = s / w, L->H1[i] = c, L->H2[i] = -w * s;
-            if (!L->odd) {
-                i = (size_t)(N + j) * V + x;
-                L->H[i] = c / w, L->H1[i] = -s, L->H2[i] = -w * c;
-            }
-            const double sn = s * c1 + c * s1;
-            c = c * c1 - s * s1;
-            s = sn;
+    double *restrict s = L->sin_j, *restrict c = L->cos_j, *restrict s1 = L->sin_1,
+                     *restrict c1 = L->cos_1;
+    for (int x = 0; x < V; x++)
+        s[x] = w1 * phi[x]; /* the angles, in s for the call */
+    pf_vsincos((size_t)V, s, s1, c1);
+    memcpy(s, s1, (size_t)V * sizeof *s);
+    memcpy(c, c1, (size_t)V * sizeof *c);
+    for (int j = 1; j <= N; j++) {
+        const double w = L->omega[j];
+        double *restrict h = L->H + (size_t)j * V, *restrict h1 = L->H1 + (size_t)j * V,
+                         *restrict h2 = L->H2 + (size_t)j * V;
+        for (int x = 0; x < V; x++)
+            h[x] = s[x] / w, h1[x] = c[x], h2[x] = -w * s[x];
+        if (!L->odd) {
+            double *restrict g = L->H + (size_t)(N + j) * V, *restrict g1 = L->H1 + (size_t)(N + j) * V,
+                             *restrict g2 = L->H2 + (size_t)(N + j) * V;
+            for (int x = 0; x < V; x++)
+                g[x] = c[x] / w, g1[x] = -s[x], g2[x] = -w * c[x];
+        }
+        for (int x = 0; x < V; x++) {
+            const double sn = s[x] * c1[x] + c[x] * s1[x];
+            c[x] = c[x] * c1[x] - s[x] * s1[x];
+            s[x] = sn;
         }
     }
 }
@@ -181,15 +201,15 @@ static void kernel_at(lattice_field *L, const double *params, double t)
 
 /* Q[c][y] = Σ_g Wₜ[g][c] F_g(y) for features F (G × V): the per-class site
  * fields. */
-static void class_fields(const lattice_field *L, const double *F, double *Q)
+PF_FIELD_CLONES static void class_fields(const lattice_field *L, const double *F, double *Q)
 {
     const int V = L->V, C = L->n_class;
     memset(Q, 0, (size_t)C * V * sizeof *Q);
     for (int g = 0; g < L->G; g++)
         for (int c = 0; c < C; c++) {
             const double w = L->Wt[(size_t)g * C + c];
-            const double *h = F + (size_t)g * V;
-            double *q = Q + (size_t)c * V;
+            const double *restrict h = F + (size_t)g * V;
+            double *restrict q = Q + (size_t)c * V;
             for (int y = 0; y < V; y++)
                 q[y] += w * h[y];
         }
@@ -224,23 +244,25 @@ static void class_correlations(lattice_field *L, const double *a)
 
 /* out_y = −Σ_c A[c][y] Σ_g Wₜ[g][c] h'_g(φ_y) − w Σ_g Wₜ[g][c₀] h''_g(φ_y):
  * −(∂f)ᵀa − w ∇ div f for one sample; leaves A for the gradient. */
-static void transpose_kernel(lattice_field *L, const double *a, double w, double *out)
+PF_FIELD_CLONES static void transpose_kernel(lattice_field *L, const double *a, double w, double *out)
 {
     const int V = L->V, C = L->n_class, c0 = L->disp_class[L->disp0];
     class_correlations(L, a);
     class_fields(L, L->H1, L->Q);
     memset(out, 0, (size_t)V * sizeof *out);
     for (int c = 0; c < C; c++) {
-        const double *A = L->A + (size_t)c * V, *q = L->Q + (size_t)c * V;
+        const double *restrict A = L->A + (size_t)c * V, *restrict q = L->Q + (size_t)c * V;
+        double *restrict o = out;
         for (int y = 0; y < V; y++)
-            out[y] -= A[y] * q[y];
+            o[y] -= A[y] * q[y];
     }
     if (w == 0)
         return;
     for (int g = 0; g < L->G; g++) {
-        const double w0 = w * L->Wt[(size_t)g * C + c0], *h2 = L->H2 + (size_t)g * V;
+        const double w0 = w * L->Wt[(size_t)g * C + c0], *restrict h2 = L->H2 + (size_t)g * V;
+        double *restrict o = out;
         for (int y = 0; y < V; y++)
-            out[y] -= w0 * h2[y];
+            o[y] -= w0 * h2[y];
     }
 }
 
@@ -269,7 +291,7 @@ static void lattice_eval_div(pf_field *field, const double *params, int B, doubl
 
 /* acc[g][c] += Σ_y h_g(φ_y) A[c][y] (= Σ_{r∈c} Σₓ aₓ h_g(φ_{x−r})),
  * accd[g] += w Σₓ h'_g(φₓ), for one sample after transpose_kernel. */
-static void accumulate_grad(lattice_field *L, double w)
+PF_FIELD_CLONES static void accumulate_grad(lattice_field *L, double w)
 {
     const int V = L->V, C = L->n_class;
     for (int gi = 0; gi < L->G; gi++) {
@@ -320,10 +342,12 @@ static void lattice_adjoint(pf_field *field, const double *params, int B, double
 
 static void free_buffers(lattice_field *L)
 {
-    double *bufs[] = {L->H, L->H1, L->H2, L->Q, L->A, L->Wt, L->tau, L->acc, L->accd};
+    double *bufs[] = {L->H,   L->H1,  L->H2,    L->Q,     L->A,     L->Wt,   L->tau,
+                      L->acc, L->accd, L->sin_1, L->cos_1, L->sin_j, L->cos_j};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         pf_free(bufs[i]);
     L->H = L->H1 = L->H2 = L->Q = L->A = L->Wt = L->tau = L->acc = L->accd = NULL;
+    L->sin_1 = L->cos_1 = L->sin_j = L->cos_j = NULL;
 }
 
 static pf_status lattice_reserve(pf_field *field, int B_max)
@@ -341,7 +365,11 @@ static pf_status lattice_reserve(pf_field *field, int B_max)
     L->tau = pf_alloc_doubles((size_t)L->K, "lattice field time basis");
     L->acc = pf_alloc_doubles(Gd, "lattice field gradient");
     L->accd = pf_alloc_doubles((size_t)L->G, "lattice field gradient");
-    if (!L->H || !L->H1 || !L->H2 || !L->Q || !L->A || !L->Wt || !L->tau || !L->acc || !L->accd)
+    double **trig[] = {&L->sin_1, &L->cos_1, &L->sin_j, &L->cos_j};
+    for (size_t i = 0; i < sizeof trig / sizeof *trig; i++)
+        *trig[i] = pf_alloc_doubles((size_t)L->V, "lattice field features");
+    if (!L->H || !L->H1 || !L->H2 || !L->Q || !L->A || !L->Wt || !L->tau || !L->acc || !L->accd ||
+        !L->sin_1 || !L->cos_1 || !L->sin_j || !L->cos_j)
         return PF_ERR_NOMEM;
     return PF_OK;
 }
