@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/vmath.h"
 #include "core/workspace.h"
 
 typedef struct coupling {
@@ -100,8 +101,8 @@ static pf_status coupling_forward(pf_layer *layer, const double *params, int B, 
         double *e = c->e + (size_t)b * nb;
         const double *ub = c->y_b + (size_t)b * nb;
         double sum_s = 0;
+        pf_vexp((size_t)nb, s, e);
         for (int j = 0; j < nb; j++) {
-            e[j] = exp(s[j]);
             v[(size_t)b * d + c->idx_b[j]] = ub[j] * e[j] + t[j]; /* v_B = u_B ⊙ eˢ + t */
             sum_s += s[j];
         }
@@ -127,8 +128,10 @@ static pf_status coupling_inverse(pf_layer *layer, const double *params, int B, 
         const double *s = c->st + (size_t)b * 2 * nb, *t = s + nb;
         double *e = c->e + (size_t)b * nb, *xb = c->y_b + (size_t)b * nb;
         double sum_s = 0;
+        for (int j = 0; j < nb; j++)
+            e[j] = -s[j];
+        pf_vexp((size_t)nb, e, e);
         for (int j = 0; j < nb; j++) {
-            e[j] = exp(-s[j]);
             xb[j] = (y[(size_t)b * d + c->idx_b[j]] - t[j]) * e[j];
             x[(size_t)b * d + c->idx_b[j]] = xb[j];
             sum_s += s[j];
