@@ -14,11 +14,13 @@
  * special cases (a·x + y, x − y, c·(x + y), ...) and, in the fused
  * operations, the same order of the terms of each element, so their results
  * are the same bit for bit (this file is compiled with -ffp-contract=off: no
- * multiply-add is fused). The sums of the reductions (the weighted RMS norm
- * and the dot product) run over eight partial sums, so that they vectorise;
+ * multiply-add is fused). The weighted RMS norm sums over eight partial sums,
+ * so that it vectorises, and the dot product is BLAS's ddot;
  * they may differ from the sequential sums in the last bits, which moves an
  * error estimate by as little as it changes a step-size choice. */
 #include "ode/nvector_fast.h"
+
+#include "core/linalg.h"
 
 #include <math.h>
 #include <string.h>
@@ -177,23 +179,7 @@ static void add_const(N_Vector x, double b, N_Vector z)
 
 enum { LANES = 8 };
 
-/* Σ x·y over eight partial sums (lane i % 8), then the lanes in order. */
-static double dot(const double *x, const double *y, size_t n)
-{
-    double s[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++)
-            s[k] += x[i + k] * y[i + k];
-    for (int k = 0; i < n; i++, k++)
-        s[k] += x[i] * y[i];
-    double sum = 0;
-    for (int k = 0; k < LANES; k++)
-        sum += s[k];
-    return sum;
-}
-
-static double dot_prod(N_Vector x, N_Vector y) { return dot(DATA(x), DATA(y), LEN(x)); }
+static double dot_prod(N_Vector x, N_Vector y) { return pf_dot((int)LEN(x), DATA(x), DATA(y)); }
 
 /* Σ (x·w)² over eight partial sums. */
 static double wsqr_sum(N_Vector x, N_Vector w)

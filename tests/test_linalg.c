@@ -120,3 +120,23 @@ Test(linalg, gemm_threads_follow_the_product_size_and_results_do_not_depend_on_t
     cr_assert_eq(pf_gemm_last_threads(), 1, "with one thread allowed, never more");
     pf_blas_set_threads(saved);
 }
+
+/* The parameter-vector reductions against long-double sums: Σ x² and Σ |x|
+ * within 1e-14 relative (BLAS sums in another order), at lengths around the
+ * vector widths and one of 10⁶ + 3. */
+Test(linalg, sum_squares_and_sum_abs_match_long_double_sums)
+{
+    static const size_t lengths[] = {0, 1, 3, 8, 17, 1000003};
+    double *x = malloc(1000003 * sizeof *x);
+    cr_assert(x);
+    for (size_t k = 0; k < sizeof lengths / sizeof *lengths; k++) {
+        const size_t n = lengths[k];
+        pft_fill_normal(40 + k, n, x, 1.5);
+        long double sq = 0, ab = 0;
+        for (size_t i = 0; i < n; i++)
+            sq += (long double)x[i] * x[i], ab += fabsl((long double)x[i]);
+        cr_assert_leq(fabsl(pf_sum_squares(n, x) - sq), 1e-14L * sq, "n = %zu", n);
+        cr_assert_leq(fabsl(pf_sum_abs(n, x) - ab), 1e-14L * ab, "n = %zu", n);
+    }
+    free(x);
+}

@@ -67,6 +67,28 @@ void pf_gemv(int trans_a, int M, int N, double alpha, const double *A, int lda,
 
 double pf_dot(int n, const double *x, const double *y) { return cblas_ddot(n, x, 1, y, 1); }
 
+enum { BLAS_PIECE = 1 << 30 };
+
+double pf_sum_squares(size_t n, const double *x)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i += BLAS_PIECE) {
+        const int m = (int)(n - i < BLAS_PIECE ? n - i : BLAS_PIECE);
+        s += cblas_ddot(m, x + i, 1, x + i, 1);
+    }
+    return s;
+}
+
+double pf_sum_abs(size_t n, const double *x)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i += BLAS_PIECE) {
+        const int m = (int)(n - i < BLAS_PIECE ? n - i : BLAS_PIECE);
+        s += cblas_dasum(m, x + i, 1);
+    }
+    return s;
+}
+
 void pf_axpy(int n, double alpha, const double *x, double *y)
 {
     cblas_daxpy(n, alpha, x, 1, y, 1);

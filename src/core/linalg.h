@@ -15,6 +15,10 @@ void pf_gemv(int trans_a, int M, int N, double alpha, const double *A, int lda,
              const double *x, double beta, double *y);
 
 double pf_dot(int n, const double *x, const double *y);
+/* Σ xᵢ² and Σ |xᵢ| over n values of any size (BLAS ddot / dasum, in pieces
+ * of at most 2³⁰): the reductions over parameter vectors. */
+double pf_sum_squares(size_t n, const double *x);
+double pf_sum_abs(size_t n, const double *x);
 void pf_axpy(int n, double alpha, const double *x, double *y);
 
 /* Cholesky A = L Lᵀ in place (lower triangle holds L, upper is zeroed).

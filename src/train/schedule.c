@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/linalg.h"
 
 static const char *SCHEDULE_NAMES[] = {"constant", "cosine"};
 
@@ -39,10 +40,7 @@ double pf_schedule_lr(pf_schedule schedule, double lr, double min_lr, long step,
 
 double pf_clip_grad_norm(size_t n, double *grad, double max_norm)
 {
-    double sq = 0;
-    for (size_t i = 0; i < n; i++)
-        sq += grad[i] * grad[i];
-    double norm = sqrt(sq);
+    double norm = sqrt(pf_sum_squares(n, grad));
     if (max_norm > 0 && norm > max_norm) {
         double scale = max_norm / norm;
         for (size_t i = 0; i < n; i++)

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "core/linalg.h"
 #include "core/workspace.h"
 #include "train/trainer_impl.h"
 
@@ -238,9 +239,7 @@ static void clip_relative(pf_trainer *t)
     pf_adam_state(t->adam, &m, &v, &steps);
     if (!(c > 0) || *steps < CLIP_RELATIVE_AFTER)
         return;
-    double sum_v = 0;
-    for (size_t i = 0; i < t->n_params; i++)
-        sum_v += v[i];
+    const double sum_v = pf_sum_abs(t->n_params, v); /* v ≥ 0 */
     const double rms = sqrt(sum_v / (1.0 - pow(t->options.beta2, (double)*steps)));
     if (rms > 0)
         pf_clip_grad_norm(t->n_params, t->grad, c * rms);
@@ -288,7 +287,8 @@ pf_status pf_trainer_step(pf_trainer *t, double *loss, double *grad_norm)
     }
     PF_TRY(st);
     t->nonfinite_run = 0;
-    pf_clip_grad_norm(t->n_params, t->grad, o->clip_norm);
+    if (o->clip_norm > 0) /* the norm costs a pass over the parameters */
+        pf_clip_grad_norm(t->n_params, t->grad, o->clip_norm);
     memcpy(t->good_params, pf_flow_params(t->flow), t->n_params * sizeof(double));
     t->has_good_params = 1;
     clip_relative(t);
