@@ -46,6 +46,30 @@ void pf_adam_destroy(pf_adam *a)
     free(a);
 }
 
+/* The update loop is compiled for AVX-512, AVX2 and plain x86-64, chosen by
+ * the CPU at load time. Every operation in it (add, multiply, divide, sqrt) is
+ * correctly rounded and nothing is fused (-ffp-contract=off for this file), so
+ * every clone gives the same bits as the scalar loop: training trajectories and
+ * checkpoints do not depend on the processor. */
+#if defined(PATHFLOW_SIMD_X86) && defined(__GNUC__) && !defined(__clang__)
+#define PF_ADAM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PF_ADAM_CLONES
+#endif
+
+PF_ADAM_CLONES static void adam_update(size_t n, double *restrict params,
+                                       const double *restrict grad, double *restrict m,
+                                       double *restrict v, double b1, double b2,
+                                       double correction1, double correction2, double eps,
+                                       double lr)
+{
+    for (size_t i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1.0 - b1) * grad[i];
+        v[i] = b2 * v[i] + (1.0 - b2) * grad[i] * grad[i];
+        params[i] -= lr * (m[i] / correction1) / (sqrt(v[i] / correction2) + eps);
+    }
+}
+
 /* params, grad: n. */
 void pf_adam_step(pf_adam *a, double *params, const double *grad, double lr)
 {
@@ -53,12 +77,7 @@ void pf_adam_step(pf_adam *a, double *params, const double *grad, double lr)
     const double b1 = a->beta1, b2 = a->beta2;
     const double correction1 = 1.0 - pow(b1, (double)a->t);
     const double correction2 = 1.0 - pow(b2, (double)a->t);
-    double *restrict m = a->m, *restrict v = a->v;
-    for (size_t i = 0; i < a->n; i++) {
-        m[i] = b1 * m[i] + (1.0 - b1) * grad[i];
-        v[i] = b2 * v[i] + (1.0 - b2) * grad[i] * grad[i];
-        params[i] -= lr * (m[i] / correction1) / (sqrt(v[i] / correction2) + a->eps);
-    }
+    adam_update(a->n, params, grad, a->m, a->v, b1, b2, correction1, correction2, a->eps, lr);
 }
 
 void pf_adam_state(pf_adam *a, double **m, double **v, long **t)
