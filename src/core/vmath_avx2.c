@@ -5,7 +5,7 @@
 #include <immintrin.h>
 #include <sleef.h>
 
-PF_VMATH_MAP(pf_vtanh_avx2, 4, _mm256_loadu_pd, _mm256_storeu_pd, Sleef_tanhd4_u10avx2)
+PF_VMATH_MAP(pf_vtanh_avx2, 4, _mm256_loadu_pd, _mm256_storeu_pd, Sleef_tanhd4_u35avx2)
 PF_VMATH_MAP(pf_vexp_avx2, 4, _mm256_loadu_pd, _mm256_storeu_pd, Sleef_expd4_u10avx2)
 PF_VMATH_MAP(pf_vlog1p_avx2, 4, _mm256_loadu_pd, _mm256_storeu_pd, Sleef_log1pd4_u10avx2)
 PF_VMATH_SINCOS(pf_vsincos_avx2, 4, Sleef___m256d_2, _mm256_loadu_pd, _mm256_storeu_pd,

@@ -5,7 +5,7 @@
 #include <immintrin.h>
 #include <sleef.h>
 
-PF_VMATH_MAP(pf_vtanh_avx512, 8, _mm512_loadu_pd, _mm512_storeu_pd, Sleef_tanhd8_u10avx512f)
+PF_VMATH_MAP(pf_vtanh_avx512, 8, _mm512_loadu_pd, _mm512_storeu_pd, Sleef_tanhd8_u35avx512f)
 PF_VMATH_MAP(pf_vexp_avx512, 8, _mm512_loadu_pd, _mm512_storeu_pd, Sleef_expd8_u10avx512f)
 PF_VMATH_MAP(pf_vlog1p_avx512, 8, _mm512_loadu_pd, _mm512_storeu_pd, Sleef_log1pd8_u10avx512f)
 PF_VMATH_SINCOS(pf_vsincos_avx512, 8, Sleef___m512d_2, _mm512_loadu_pd, _mm512_storeu_pd,
