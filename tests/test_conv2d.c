@@ -283,3 +283,67 @@ Test(conv2d, output_sites_out_of_order_or_range_are_refused)
     cr_assert_eq(pf_cnn_set_output_sites(&cnn, 2, outside), PF_ERR_ARG);
     cr_assert_eq(pf_cnn_set_output_sites(&cnn, 0, outside), PF_ERR_ARG);
 }
+
+/* The chunked passes (every layer direct): y, x̄ and θ̄ are the same bits for
+ * every chunk size, down to the smallest (one block of the weight gradient's
+ * sites), on a batch that chunks do not divide; with listed output sites (5×3,
+ * 7 sites: a chunk must hold 32 rows) and without, and for an activation
+ * computed in place (leaky relu, tanh) and one that keeps z (softplus). */
+static void compare_chunks(int L0_, int L1_, int n_sites, const int *sites, pf_activation act,
+                           unsigned seed)
+{
+    enum { BB = 75 };
+    const int hidden[2] = {16, 5}, Vn = L0_ * L1_;
+    pf_cnn cnn;
+    cr_assert_eq(pf_cnn_init(&cnn, L0_, L1_, 2, 2, hidden, 3, 3, act), PF_OK);
+    if (sites)
+        cr_assert_eq(pf_cnn_set_output_sites(&cnn, n_sites, sites), PF_OK);
+    double *theta = malloc(cnn.n_params * sizeof *theta), *x = malloc(BB * Vn * 2 * sizeof *x),
+           *ybar = malloc(BB * Vn * 3 * sizeof *ybar);
+    pft_fill_normal(seed, cnn.n_params, theta, 0.6);
+    pft_fill_normal(seed + 1, BB * Vn * 2, x, 1.0);
+    pft_fill_normal(seed + 2, BB * Vn * 3, ybar, 1.0);
+    const int asks[3] = {1000, 1, 40}; /* the whole batch, the smallest chunk, another */
+    double *y[3], *grad[3], *xbar[3];
+    int rows[3];
+    for (int k = 0; k < 3; k++) {
+        pf_cnn_tape *tape;
+        cr_assert_eq(pf_cnn_tape_create(&cnn, BB, &tape), PF_OK);
+        rows[k] = pf_cnn_tape_set_chunk(tape, &cnn, asks[k]);
+        y[k] = malloc(BB * Vn * 3 * sizeof *y[k]);
+        grad[k] = calloc(cnn.n_params, sizeof *grad[k]);
+        xbar[k] = calloc(BB * Vn * 2, sizeof *xbar[k]);
+        pf_cnn_forward(&cnn, theta, tape, BB, x, y[k]);
+        pf_cnn_backward(&cnn, theta, tape, BB, ybar, grad[k], xbar[k]);
+        pf_cnn_tape_destroy(tape);
+    }
+    cr_assert_eq(rows[0], BB);
+    cr_assert_lt(rows[1], BB / 2, "the smallest chunk has %d rows", rows[1]);
+    for (int k = 1; k < 3; k++) {
+        cr_assert(memcmp(y[k], y[0], BB * Vn * 3 * sizeof *y[0]) == 0, "y, chunks of %d rows",
+                  rows[k]);
+        cr_assert(memcmp(grad[k], grad[0], cnn.n_params * sizeof *grad[0]) == 0,
+                  "θ̄, chunks of %d rows (%s)", rows[k], pf_activation_name(act));
+        cr_assert(memcmp(xbar[k], xbar[0], BB * Vn * 2 * sizeof *xbar[0]) == 0,
+                  "x̄, chunks of %d rows", rows[k]);
+    }
+    cr_assert_gt(pft_max_abs(cnn.n_params, grad[0]), 0.0);
+    for (int k = 0; k < 3; k++) {
+        free(y[k]); free(grad[k]); free(xbar[k]);
+    }
+    free(theta); free(x); free(ybar);
+}
+
+Test(conv2d, chunked_passes_give_the_same_bits_for_every_chunk_size)
+{
+    int checker[12], seven[7] = {0, 2, 3, 7, 8, 12, 14};
+    for (int i = 0, k = 0; i < 24; i++)
+        if ((i / 6 + i % 6) % 2 == 0)
+            checker[k++] = i;
+    const pf_activation acts[3] = {PF_ACT_LEAKY_RELU, PF_ACT_TANH, PF_ACT_SOFTPLUS};
+    for (int a = 0; a < 3; a++) {
+        compare_chunks(4, 6, 0, NULL, acts[a], 100u + 10u * (unsigned)a);
+        compare_chunks(4, 6, 12, checker, acts[a], 200u + 10u * (unsigned)a);
+        compare_chunks(5, 3, 7, seven, acts[a], 300u + 10u * (unsigned)a);
+    }
+}

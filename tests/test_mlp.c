@@ -890,3 +890,32 @@ Test(mlp, tape_creation_refuses_bad_sizes_and_uninitialised_mlps)
     pf_mlp_tape_destroy(tape);
     pf_mlp_tape_destroy(NULL);
 }
+
+/* pf_activation_backward: z̄ = s̄ ⊙ σ'(z) bit for bit against the slope pass,
+ * over more than one block and a ragged tail, at z with both signs, zeros,
+ * subnormals and infinities; for activations that need no z
+ * (pf_activation_needs_input = 0), also with σ computed in place over z. */
+Test(mlp, activation_backward_equals_the_slope_times_the_cotangent_and_works_in_place)
+{
+    enum { N = 1301 };
+    static double z[N], s[N], inplace[N], sbar[N], ds[N], expected[N], got[N], got_inplace[N];
+    for (int act = 0; act < PF_N_ACTIVATIONS; act++) {
+        pft_fill_normal(70u + (unsigned)act, N, z, 3.0);
+        pft_fill_normal(80u + (unsigned)act, N, sbar, 1.0);
+        z[0] = 0.0; z[1] = -0.0; z[2] = 5e-324; z[3] = -5e-324; z[4] = INFINITY; z[5] = -INFINITY;
+        pf_activation_value((pf_activation)act, N, z, s);
+        pf_activation_slope((pf_activation)act, N, z, s, ds);
+        for (int i = 0; i < N; i++)
+            expected[i] = sbar[i] * ds[i];
+        pf_activation_backward((pf_activation)act, N, z, s, sbar, got);
+        cr_assert(memcmp(got, expected, sizeof got) == 0, "%s",
+                  pf_activation_name((pf_activation)act));
+        if (pf_activation_needs_input((pf_activation)act))
+            continue;
+        memcpy(inplace, z, sizeof inplace);
+        pf_activation_value((pf_activation)act, N, inplace, inplace);
+        pf_activation_backward((pf_activation)act, N, inplace, inplace, sbar, got_inplace);
+        cr_assert(memcmp(got_inplace, expected, sizeof got) == 0, "%s in place",
+                  pf_activation_name((pf_activation)act));
+    }
+}

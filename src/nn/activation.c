@@ -148,6 +148,23 @@ void pf_activation_curvature(pf_activation act, size_t n, const double *z, const
     }
 }
 
+int pf_activation_needs_input(pf_activation act)
+{
+    return act == PF_ACT_SOFTPLUS;
+}
+
+void pf_activation_backward(pf_activation act, size_t n, const double *z, const double *s,
+                            const double *sbar, double *zbar)
+{
+    double slope[BLOCK];
+    for (size_t i = 0; i < n; i += BLOCK) {
+        const size_t m = n - i < BLOCK ? n - i : BLOCK;
+        pf_activation_slope(act, m, z + i, s ? s + i : NULL, slope);
+        for (size_t k = 0; k < m; k++)
+            zbar[i + k] = sbar[i + k] * slope[k];
+    }
+}
+
 /* z: n → s = σ(z), ds = σ'(z), d2s = σ''(z): n each, each optional. Blocks of
  * BLOCK values, so that σ feeds σ' and σ'' from L1 (and needs no storage when
  * s is NULL). */

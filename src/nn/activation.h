@@ -44,6 +44,14 @@ void pf_activation_slope(pf_activation act, size_t n, const double *z, const dou
 /* d2s = σ''(z). s and ds are read only for tanh (σ'' = −2σσ'); may be NULL otherwise. */
 void pf_activation_curvature(pf_activation act, size_t n, const double *z, const double *s,
                              const double *ds, double *d2s);
+/* The backward of s = σ(z): zbar = sbar ⊙ σ'(z), n each, σ' formed block by
+ * block in L1 (nothing stored). Every activation but softplus reads only the
+ * sign of z, which is the sign of σ(z), or σ(z) itself: for those, z may be
+ * the storage of s (σ computed in place; pf_activation_needs_input = 0). */
+void pf_activation_backward(pf_activation act, size_t n, const double *z, const double *s,
+                            const double *sbar, double *zbar);
+/* Whether σ' needs z besides σ(z) (softplus); otherwise σ may overwrite z. */
+int pf_activation_needs_input(pf_activation act);
 /* Whether pf_activation_slope reads s (the forward must keep σ(z)). */
 int pf_activation_slope_needs_value(pf_activation act);
 /* σ'' ≢ 0 (tanh, softplus): the second-order terms do not vanish. */

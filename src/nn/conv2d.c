@@ -93,18 +93,26 @@ void pf_cnn_init_params(const pf_cnn *cnn, double *params, pf_rng *rng, int zero
     }
 }
 
+/* The vector width for w ≤ 16 channels: the power of two at or above it. */
+static int padded_width(int w)
+{
+    return w <= 2 ? w : w <= 4 ? 4 : w <= 8 ? 8 : 16;
+}
+
 /* sites per block of the direct weight gradient */
 #define PF_CNN_SITE_BLOCK 32
 
 struct pf_cnn_tape {
     int B_max;
+    int chunk; /* batch rows per chunk asked for (0: CHUNK_DOUBLES decides) */
     const double *x;
     double *cols[PF_CNN_MAX_LAYERS]; /* (B·V)×(k·k·C_l), GEMM layers only */
-    double *z[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1}, l < L−1 (the last: y) */
+    double *z[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1}, l < L−1 (the last: y); = a[l]
+                                        when σ' needs only σ (σ computed in place) */
     double *a[PF_CNN_MAX_LAYERS];    /* (B·V)×C_{l+1}, l < L−1 */
-    double *ds[PF_CNN_MAX_LAYERS];   /* σ'(z), l < L−1 */
     double *bar[2], *zbar, *colbar;  /* scratch (colbar: GEMM layers only) */
-    double *wt;     /* direct layers: Wᵀ, W̄ᵀ or W rearranged, k·k·C_in·C_out */
+    double *wt;     /* direct layers: Wᵀ or W rearranged, k·k·C_in·C_out */
+    double *wbar[PF_CNN_MAX_LAYERS]; /* direct layers: W̄ᵀ and b̄, (k·k·C_in + 1)×padded C_out */
     const double **rows; /* direct weight gradient: the rows a block of sites reads */
     int *offset;    /* direct layers: V×k·k row offsets of one pass (direct_pass) */
     unsigned char *keep; /* V: the output sites, on the GEMM route */
@@ -125,11 +133,16 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
         size_t cin = (size_t)cnn->channels[l], cout = (size_t)cnn->channels[l + 1];
         int direct = pf_cnn_layer_direct(cnn, l);
         t->cols[l] = direct ? NULL : pf_alloc_doubles(BV * kk * cin, "cnn columns");
+        t->wbar[l] = direct ? pf_alloc_doubles((kk * cin + 1) * (size_t)padded_width((int)cout),
+                                               "cnn weight gradient")
+                            : NULL;
+        ok = ok && (!direct || t->wbar[l]);
         if (l < cnn->n_layers - 1) { /* the last layer writes y and needs nothing stored */
-            t->z[l] = pf_alloc_doubles(BV * cout, "cnn pre-activations");
             t->a[l] = pf_alloc_doubles(BV * cout, "cnn activations");
-            t->ds[l] = pf_alloc_doubles(BV * cout, "cnn derivatives");
-            ok = ok && t->z[l] && t->a[l] && t->ds[l];
+            t->z[l] = pf_activation_needs_input(cnn->hidden_act)
+                          ? pf_alloc_doubles(BV * cout, "cnn pre-activations")
+                          : t->a[l];
+            ok = ok && t->z[l] && t->a[l];
         }
         ok = ok && (direct || t->cols[l]);
         max_c = cin > max_c ? cin : max_c;
@@ -168,9 +181,10 @@ void pf_cnn_tape_destroy(pf_cnn_tape *t)
         return;
     for (int l = 0; l < PF_CNN_MAX_LAYERS; l++) {
         pf_free(t->cols[l]);
-        pf_free(t->z[l]);
+        pf_free(t->wbar[l]);
+        if (t->z[l] != t->a[l])
+            pf_free(t->z[l]);
         pf_free(t->a[l]);
-        pf_free(t->ds[l]);
     }
     pf_free(t->bar[0]);
     pf_free(t->bar[1]);
@@ -298,12 +312,6 @@ static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
 #include "nn/conv2d_direct.inc"
 #undef WD
 
-/* The vector width for w ≤ 16 channels: the power of two at or above it. */
-static int padded_width(int w)
-{
-    return w <= 2 ? w : w <= 4 ? 4 : w <= 8 ? 8 : 16;
-}
-
 /* fn<Wp>(args...) for a padded width Wp. */
 #define PF_CNN_PADDED(fn, Wp, ...)                                                                 \
     switch (Wp) {                                                                                  \
@@ -355,18 +363,59 @@ static void direct_pass(const pf_cnn_tape *t, int B, int V, int kk, int rev, int
     }
 }
 
-void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B, const double *x,
-                    double *y)
+/* Batch rows per chunk: when every layer is direct, a pass runs the whole
+ * layer stack on CHUNK_DOUBLES-sized slices of each array (about V·C ≤ 2¹⁴
+ * doubles: 128 KB), so that a layer's output is still in the cache when the
+ * next layer, the activation and the backward's element-wise steps read it,
+ * instead of streaming (B·V)×C arrays of megabytes through memory layer by
+ * layer. A chunk holds whole blocks of the weight gradient's sites
+ * (PF_CNN_SITE_BLOCK at every layer's site count), so the sums run in the
+ * order of one call on the whole batch: the results are the same bits for
+ * every chunk size. A layer on the GEMM route keeps the whole batch (one
+ * product). */
+#define CHUNK_DOUBLES 16384
+
+static int gcd(int a, int b)
+{
+    while (b) {
+        const int r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+static int chunk_rows(const pf_cnn *cnn, const pf_cnn_tape *t, int B)
+{
+    const int V = cnn->L0 * cnn->L1;
+    int max_c = 1, step = 1;
+    for (int l = 0; l < cnn->n_layers; l++) {
+        if (!pf_cnn_layer_direct(cnn, l))
+            return B;
+        const int n = l == cnn->n_layers - 1 && cnn->out_sites ? cnn->n_out_sites : V;
+        const int need = PF_CNN_SITE_BLOCK / gcd(PF_CNN_SITE_BLOCK, n); /* rows·n ≡ 0 */
+        step = step / gcd(step, need) * need;
+        for (int k = l; k <= l + 1; k++)
+            max_c = cnn->channels[k] > max_c ? cnn->channels[k] : max_c;
+    }
+    int rows = t->chunk > 0 ? t->chunk : CHUNK_DOUBLES / (V * max_c);
+    rows = rows < step ? step : rows - rows % step;
+    return rows < B ? rows : B;
+}
+
+/* The forward of batch rows [b0, b0 + B) of x (n rows in all: t->x). */
+static void forward_rows(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int b0, int B,
+                         double *y)
 {
     const int V = cnn->L0 * cnn->L1, BV = B * V, kk = cnn->kernel * cnn->kernel;
-    t->x = x;
-    const double *u = x;
+    const size_t r0 = (size_t)b0 * V; /* the chunk's first site row */
+    const double *u = t->x + r0 * cnn->channels[0];
     for (int l = 0; l < cnn->n_layers; l++) {
         const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
         const int last = l == cnn->n_layers - 1;
         const int *sites = last ? cnn->out_sites : NULL;
         const int n_at = sites ? cnn->n_out_sites : V;
-        double *z = last ? y : t->z[l]; /* the last layer's activation is the identity */
+        double *z = (last ? y : t->z[l]) + r0 * cout; /* the last layer's activation is the identity */
         if (pf_cnn_layer_direct(cnn, l)) {
             if (sites)
                 memset(z, 0, (size_t)BV * cout * sizeof *z);
@@ -375,10 +424,11 @@ void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int
                         (size_t)kk * cin, (size_t)cin, 1, u, params + cnn->b_offset[l], 0, t->wt,
                         z);
         } else {
-            im2col(cnn, t, B, cin, u, t->cols[l]);
+            double *cols = t->cols[l] + r0 * kk * cin;
+            im2col(cnn, t, B, cin, u, cols);
             for (int i = 0; i < BV; i++)
                 memcpy(z + (size_t)i * cout, params + cnn->b_offset[l], (size_t)cout * sizeof *z);
-            pf_gemm(0, 1, BV, cout, kk * cin, 1.0, t->cols[l], kk * cin, params + cnn->w_offset[l],
+            pf_gemm(0, 1, BV, cout, kk * cin, 1.0, cols, kk * cin, params + cnn->w_offset[l],
                     kk * cin, 1.0, z, cout);
             if (sites) { /* every site computed; the others set to 0 as on the direct route */
                 memset(t->keep, 0, (size_t)V);
@@ -392,55 +442,56 @@ void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int
         }
         if (last)
             break;
-        pf_activation_eval(cnn->hidden_act, (size_t)BV * cout, z, t->a[l], t->ds[l], NULL);
-        u = t->a[l];
+        pf_activation_value(cnn->hidden_act, (size_t)BV * cout, z, t->a[l] + r0 * cout);
+        u = t->a[l] + r0 * cout;
     }
 }
 
-/* out = a ⊙ b (n doubles), in vectors of 8. */
-PF_CNN_CLONES static void multiply(size_t n, const double *a, const double *b, double *restrict out)
+int pf_cnn_tape_set_chunk(pf_cnn_tape *t, const pf_cnn *cnn, int rows)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        *(pf_cnn_ve8 *)(out + i) = *(const pf_cnn_ve8 *)(a + i) * *(const pf_cnn_ve8 *)(b + i);
-    for (; i < n; i++)
-        out[i] = a[i] * b[i];
+    t->chunk = rows > 0 ? rows : 0;
+    return chunk_rows(cnn, t, t->B_max);
 }
 
-/* z̄ = σ'(z) ⊙ ā; W̄ += z̄ᵀ cols; b̄ += Σ z̄; cols̄ = z̄ W; ū = col2im(cols̄). */
-void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
-                     const double *ybar, double *grad, double *xbar)
+void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B, const double *x,
+                    double *y)
+{
+    t->x = x;
+    const int rows = chunk_rows(cnn, t, B);
+    for (int b0 = 0; b0 < B; b0 += rows)
+        forward_rows(cnn, params, t, b0, B - b0 < rows ? B - b0 : rows, y);
+}
+
+/* The backward of batch rows [b0, b0 + B): z̄ = σ'(z) ⊙ ā; W̄ += z̄ᵀ cols;
+ * b̄ += Σ z̄; cols̄ = z̄ W; ū = col2im(cols̄). A direct layer's W̄ᵀ and b̄ go to
+ * t->wbar[l] (pf_cnn_backward adds them to grad after the last chunk). */
+static void backward_rows(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int b0, int B,
+                          const double *ybar, double *grad, double *xbar)
 {
     const int V = cnn->L0 * cnn->L1, BV = B * V, kk = cnn->kernel * cnn->kernel;
-    const double *abar = ybar;
+    const size_t r0 = (size_t)b0 * V; /* the chunk's first site row */
+    const double *abar = ybar + r0 * cnn->channels[cnn->n_layers];
     for (int l = cnn->n_layers - 1; l >= 0; l--) {
         const int cin = cnn->channels[l], cout = cnn->channels[l + 1];
         const size_t n = (size_t)BV * cout;
         const double *zbar = abar; /* the last layer's activation is the identity */
         if (l < cnn->n_layers - 1) {
-            multiply(n, abar, t->ds[l], t->zbar);
+            pf_activation_backward(cnn->hidden_act, n, t->z[l] + r0 * cout, t->a[l] + r0 * cout,
+                                   abar, t->zbar);
             zbar = t->zbar;
         }
+        const double *in = (l == 0 ? t->x : t->a[l - 1]) + r0 * cin;
+        double *ubar = l == 0 ? (xbar ? xbar + r0 * cin : NULL) : t->bar[l % 2];
         if (pf_cnn_layer_direct(cnn, l)) {
-            const double *in = l == 0 ? t->x : t->a[l - 1];
             const int *sites = l == cnn->n_layers - 1 ? cnn->out_sites : NULL;
             const int n_at = sites ? cnn->n_out_sites : V;
             if (grad) {
-                const int Wp = padded_width(cout); /* W̄ᵀ and b̄: (k·k·cin + 1)×Wp */
-                memset(t->wt, 0, ((size_t)kk * cin + 1) * Wp * sizeof *t->wt);
                 set_offsets(t, V, kk, 0, cin);
-                PF_CNN_PADDED(wgrad, Wp, B, V, kk, t->offset, n_at, sites, cin, cout, in, zbar,
-                              t->rows, t->wt);
-                double *gw = grad + cnn->w_offset[l], *gb = grad + cnn->b_offset[l];
-                for (int o = 0; o < cout; o++)
-                    for (int i = 0; i < kk * cin; i++)
-                        gw[(size_t)o * kk * cin + i] += t->wt[(size_t)i * Wp + o];
-                for (int o = 0; o < cout; o++)
-                    gb[o] += t->wt[(size_t)kk * cin * Wp + o];
+                PF_CNN_PADDED(wgrad, padded_width(cout), B, V, kk, t->offset, n_at, sites, cin,
+                              cout, in, zbar, t->rows, t->wbar[l]);
             }
-            if (l == 0 && !xbar)
+            if (!ubar)
                 break;
-            double *ubar = l == 0 ? xbar : t->bar[l % 2];
             if (sites) {
                 /* z̄ lives on the listed sites: ū(nb_j(s))_i += Σ_o z̄(s)_o W[o][j·cin + i] */
                 const int Wp = padded_width(cin);
@@ -466,21 +517,49 @@ void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, in
             continue;
         }
         if (grad) {
-            pf_gemm(1, 0, cout, kk * cin, BV, 1.0, zbar, cout, t->cols[l], kk * cin, 1.0,
-                    grad + cnn->w_offset[l], kk * cin);
+            pf_gemm(1, 0, cout, kk * cin, BV, 1.0, zbar, cout, t->cols[l] + r0 * kk * cin, kk * cin,
+                    1.0, grad + cnn->w_offset[l], kk * cin);
             double *gb = grad + cnn->b_offset[l];
             for (int i = 0; i < BV; i++)
                 for (int j = 0; j < cout; j++)
                     gb[j] += zbar[(size_t)i * cout + j];
         }
-        if (l == 0 && !xbar)
+        if (!ubar)
             break;
         pf_gemm(0, 0, BV, kk * cin, cout, 1.0, zbar, cout, params + cnn->w_offset[l], kk * cin,
                 0.0, t->colbar, kk * cin);
-        double *ubar = l == 0 ? xbar : t->bar[l % 2];
         if (l > 0)
             memset(ubar, 0, (size_t)BV * cin * sizeof *ubar);
         col2im(cnn, t, B, cin, t->colbar, ubar);
         abar = ubar;
+    }
+}
+
+void pf_cnn_backward(const pf_cnn *cnn, const double *params, pf_cnn_tape *t, int B,
+                     const double *ybar, double *grad, double *xbar)
+{
+    const int kk = cnn->kernel * cnn->kernel;
+    if (grad)
+        for (int l = 0; l < cnn->n_layers; l++)
+            if (pf_cnn_layer_direct(cnn, l))
+                memset(t->wbar[l], 0,
+                       ((size_t)kk * cnn->channels[l] + 1) * padded_width(cnn->channels[l + 1]) *
+                           sizeof *t->wbar[l]);
+    const int rows = chunk_rows(cnn, t, B);
+    for (int b0 = 0; b0 < B; b0 += rows)
+        backward_rows(cnn, params, t, b0, B - b0 < rows ? B - b0 : rows, ybar, grad, xbar);
+    if (!grad)
+        return;
+    for (int l = cnn->n_layers - 1; l >= 0; l--) {
+        if (!pf_cnn_layer_direct(cnn, l))
+            continue;
+        const int cin = cnn->channels[l], cout = cnn->channels[l + 1], Wp = padded_width(cout);
+        const double *wt = t->wbar[l];
+        double *gw = grad + cnn->w_offset[l], *gb = grad + cnn->b_offset[l];
+        for (int o = 0; o < cout; o++)
+            for (int i = 0; i < kk * cin; i++)
+                gw[(size_t)o * kk * cin + i] += wt[(size_t)i * Wp + o];
+        for (int o = 0; o < cout; o++)
+            gb[o] += wt[(size_t)kk * cin * Wp + o];
     }
 }

@@ -63,6 +63,12 @@ typedef struct pf_cnn_tape pf_cnn_tape;
 pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out);
 void pf_cnn_tape_destroy(pf_cnn_tape *tape);
 
+/* When every layer is direct, the passes run the layer stack on chunks of
+ * the batch (about 128 KB per array, whole blocks of the weight gradient's
+ * sites), with the bits of one pass over the whole batch. Tests: ask for
+ * `rows` per chunk (rounded to whole blocks; 0: the default); returns the
+ * rows a chunk of a B_max batch will have. */
+int pf_cnn_tape_set_chunk(pf_cnn_tape *tape, const pf_cnn *cnn, int rows);
 /* x: (B·V)×C_0 → y: (B·V)×C_L; the pass is kept in the tape (x referenced). */
 void pf_cnn_forward(const pf_cnn *cnn, const double *params, pf_cnn_tape *tape, int B,
                     const double *x, double *y);
