@@ -13,6 +13,15 @@
 #define LEAKY_SLOPE 0.01
 #define BLOCK 512
 
+/* The element-wise loops are compiled for AVX-512, AVX2 and plain x86-64,
+ * chosen by the CPU at load time; nothing in them is fused (-ffp-contract=off
+ * for this file), so every clone gives the bits of the scalar loop. */
+#if defined(PATHFLOW_SIMD_X86) && defined(__GNUC__) && !defined(__clang__)
+#define PF_ACT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PF_ACT_CLONES
+#endif
+
 static const char *const ACTIVATION_NAMES[PF_N_ACTIVATIONS] = {"identity", "tanh", "softplus",
                                                                "relu", "leaky_relu"};
 
@@ -81,8 +90,8 @@ static void softplus_eval(size_t n, const double *z, double *s, double *ds, doub
  * compiled with a vectoriser cost model that allows remainder loops and
  * without FP-exception semantics, -fno-trapping-math, which would forbid
  * if-converting them), so that random signs cost no mispredictions. */
-static void piecewise_linear(double negative_slope, size_t n, const double *z, double *s,
-                             double *ds)
+PF_ACT_CLONES static void piecewise_linear(double negative_slope, size_t n, const double *z,
+                                           double *s, double *ds)
 {
     if (ds)
         for (size_t i = 0; i < n; i++)
@@ -99,6 +108,27 @@ static void fill(size_t n, double value, double *out)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = value;
+}
+
+/* tanh: σ' = 1 − σ² */
+PF_ACT_CLONES static void tanh_slope(size_t n, const double *s, double *ds)
+{
+    for (size_t i = 0; i < n; i++)
+        ds[i] = 1.0 - s[i] * s[i];
+}
+
+/* tanh: σ'' = −2σσ' */
+PF_ACT_CLONES static void tanh_curvature(size_t n, const double *s, const double *ds, double *d2s)
+{
+    for (size_t i = 0; i < n; i++)
+        d2s[i] = -2.0 * s[i] * ds[i];
+}
+
+PF_ACT_CLONES static void multiply(size_t n, const double *a, const double *b,
+                                   double *restrict out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] * b[i];
 }
 
 /* ---- the passes ----------------------------------------------------------- */
@@ -122,10 +152,7 @@ void pf_activation_value(pf_activation act, size_t n, const double *z, double *s
 void pf_activation_slope(pf_activation act, size_t n, const double *z, const double *s, double *ds)
 {
     switch (act) {
-    case PF_ACT_TANH:
-        for (size_t i = 0; i < n; i++)
-            ds[i] = 1.0 - s[i] * s[i];
-        break;
+    case PF_ACT_TANH: tanh_slope(n, s, ds); break;
     case PF_ACT_SOFTPLUS: softplus_eval(n, z, NULL, ds, NULL); break;
     case PF_ACT_RELU: piecewise_linear(0.0, n, z, NULL, ds); break;
     case PF_ACT_LEAKY_RELU: piecewise_linear(LEAKY_SLOPE, n, z, NULL, ds); break;
@@ -139,10 +166,7 @@ void pf_activation_curvature(pf_activation act, size_t n, const double *z, const
                              const double *ds, double *d2s)
 {
     switch (act) {
-    case PF_ACT_TANH:
-        for (size_t i = 0; i < n; i++)
-            d2s[i] = -2.0 * s[i] * ds[i];
-        break;
+    case PF_ACT_TANH: tanh_curvature(n, s, ds, d2s); break;
     case PF_ACT_SOFTPLUS: softplus_eval(n, z, NULL, NULL, d2s); break;
     default: fill(n, 0.0, d2s); break;
     }
@@ -160,8 +184,7 @@ void pf_activation_backward(pf_activation act, size_t n, const double *z, const 
     for (size_t i = 0; i < n; i += BLOCK) {
         const size_t m = n - i < BLOCK ? n - i : BLOCK;
         pf_activation_slope(act, m, z + i, s ? s + i : NULL, slope);
-        for (size_t k = 0; k < m; k++)
-            zbar[i + k] = sbar[i + k] * slope[k];
+        multiply(m, sbar + i, slope, zbar + i);
     }
 }
 

@@ -160,6 +160,7 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
     t->neighbour = malloc((size_t)L0 * L1 * kk * sizeof *t->neighbour);
     t->offset = malloc((size_t)L0 * L1 * kk * sizeof *t->offset);
     t->keep = malloc((size_t)L0 * L1);
+
     if (t->neighbour)
         for (int x0 = 0, j = 0; x0 < L0; x0++)
             for (int x1 = 0; x1 < L1; x1++)
@@ -296,6 +297,8 @@ static void col2im(const pf_cnn *cnn, const pf_cnn_tape *t, int B, int C,
 #define SITE(i) (sites ? sites[i] : (i))
 #define PF_CAT_(a, b) a##b
 #define PF_CAT(a, b) PF_CAT_(a, b)
+/* 8 doubles, for kernels that run along 8 channels whatever their WD */
+typedef double pf_cnn_v8 __attribute__((vector_size(64), aligned(8), may_alias));
 #define WD 1
 #include "nn/conv2d_direct.inc"
 #undef WD
