@@ -81,6 +81,7 @@ static double dgemm_ceiling(int n)
 
 typedef struct measurement {
     double seconds[64], flops, nfe_f, nfe_b, steps_f, steps_b;
+    double gemm_only_ms; /* the step's products replayed alone (NAN: not measured) */
     int n;
 } measurement;
 
@@ -113,6 +114,60 @@ static pf_status time_step(bench_case *c, pf_estimator *e, int k, uint64_t step,
     return st == PF_ERR_NUMERIC ? PF_OK : st; /* a random flow may give a non-finite step */
 }
 
+/* The step's own products alone: the pf_gemm calls of one step of e are
+ * recorded and replayed in order on scratch operands that stay warm in the
+ * cache, the same thread rule, the minimum over `reps` replays. No
+ * implementation of the step on this BLAS can be faster; median / this is
+ * what the rest of the step (element-wise work, sampling, copies) costs. */
+static pf_status gemm_only(bench_case *c, pf_estimator *e, int k, const double *data,
+                           double *input, double *grad, int reps, double *ms)
+{
+    enum { CAP = 4096 };
+    *ms = NAN;
+    pf_gemm_shape *calls = malloc(CAP * sizeof *calls);
+    if (!calls)
+        return pf_fail(PF_ERR_NOMEM, "bench: cannot allocate the GEMM record");
+    measurement scratch;
+    memset(&scratch, 0, sizeof scratch);
+    pf_gemm_record(calls, CAP);
+    pf_status st = time_step(c, e, k, 1u << 20, data, input, grad, &scratch);
+    const size_t n = pf_gemm_recorded();
+    pf_gemm_record(NULL, 0);
+    size_t na = 1, nb = 1, nc = 1;
+    for (size_t i = 0; i < n && i < CAP; i++) {
+        const pf_gemm_shape *g = &calls[i];
+        const size_t a = (size_t)(g->trans_a ? g->K : g->M) * g->lda,
+                     b = (size_t)(g->trans_b ? g->N : g->K) * g->ldb, cc = (size_t)g->M * g->ldc;
+        na = a > na ? a : na;
+        nb = b > nb ? b : nb;
+        nc = cc > nc ? cc : nc;
+    }
+    double *A = pf_alloc_doubles(na, "bench"), *B = pf_alloc_doubles(nb, "bench"),
+           *C = pf_alloc_doubles(nc, "bench");
+    if (st == PF_OK && n > 0 && n <= CAP && A && B && C) {
+        for (size_t i = 0; i < na; i++)
+            A[i] = 1e-3 * (double)(i % 7);
+        for (size_t i = 0; i < nb; i++)
+            B[i] = 1e-3 * (double)(i % 5);
+        double best = INFINITY;
+        for (int r = 0; r < reps; r++) {
+            const double t0 = bench_now();
+            for (size_t i = 0; i < n; i++) {
+                const pf_gemm_shape *g = &calls[i];
+                pf_gemm(g->trans_a, g->trans_b, g->M, g->N, g->K, 1.0, A, g->lda, B, g->ldb,
+                        g->beta, C, g->ldc);
+            }
+            best = fmin(best, bench_now() - t0);
+        }
+        *ms = 1e3 * best;
+    }
+    pf_free(A);
+    pf_free(B);
+    pf_free(C);
+    free(calls);
+    return st;
+}
+
 /* Forward-KL data for targets without a sampler: flow samples (any do for timing). */
 static pf_status make_data(bench_case *c, double *data, double *scratch)
 {
@@ -143,6 +198,10 @@ static pf_status measure_case(bench_case *c, int warmup, int rounds, measurement
             if (r < warmup)
                 m[k].n = 0;
         }
+    for (int k = 0; k < N_EST; k++)
+        m[k].gemm_only_ms = NAN;
+    for (int k = 0; st == PF_OK && c->counts_flops && k < N_EST; k++)
+        st = gemm_only(c, est[k], k, data, input, grad, rounds, &m[k].gemm_only_ms);
     for (int k = 0; k < N_EST; k++)
         pf_estimator_destroy(est[k]);
     pf_free(input);
@@ -212,25 +271,29 @@ static void report_case(FILE *csv, const bench_case *c, measurement *m, const do
         else
             snprintf(ratio_cell, sizeof ratio_cell, "%.2f", ratio);
         const int busy = drifted || med[k] > BUSY_SPREAD * mins[k];
-        if (c->counts_flops)
+        char floor_cell[64] = "";
+        if (c->counts_flops) {
             snprintf(flop_cell, sizeof flop_cell, "%.2f (%.0f%%)", gflops, 100 * gflops / adjacent);
+            snprintf(floor_cell, sizeof floor_cell, "%.3f (%.0f%%)", m[k].gemm_only_ms,
+                     100 * m[k].gemm_only_ms / med[k]);
+        }
         if (pf_flow_ode_stats(c->flow))
             snprintf(nfe_cell, sizeof nfe_cell, "%.0f / %.0f (%.0f / %.0f steps; %.1f / %.1f per solver step)",
                      m[k].nfe_f, m[k].nfe_b, m[k].steps_f, m[k].steps_b,
                      m[k].nfe_f / fmax(m[k].steps_f, 1), m[k].nfe_b / fmax(m[k].steps_b, 1));
-        printf("| %s | %s | %s | %.3f | %.3f | %s | %s | %.1f / %.1f | %s | %.0f | %s |\n",
+        printf("| %s | %s | %s | %.3f | %.3f | %s | %s | %s | %.1f / %.1f | %s | %.0f | %s |\n",
                c->name, pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k],
-               ratio_cell, flop_cell, ceiling[0], ceiling[1], nfe_cell, peak_rss_mb(),
+               ratio_cell, flop_cell, floor_cell, ceiling[0], ceiling[1], nfe_cell, peak_rss_mb(),
                busy ? "busy" : "");
         fprintf(
-            csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.1f,%d,%zu\n",
+            csv, "%s,%s,%s,%.6g,%.6g,%.4f,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.4g,%.1f,%d,%zu,%.6g\n",
             c->name, pf_objective_name(OBJ[k]), pf_estimator_kind_name(KIND[k]), med[k], mins[k],
             ratio, c->counts_flops ? gflops : NAN, c->counts_flops ? gflops / adjacent : NAN,
             ceiling[0], ceiling[1], pf_flow_ode_stats(c->flow) ? m[k].nfe_f : NAN,
             pf_flow_ode_stats(c->flow) ? m[k].nfe_b : NAN,
             pf_flow_ode_stats(c->flow) ? m[k].steps_f : NAN,
             pf_flow_ode_stats(c->flow) ? m[k].steps_b : NAN, peak_rss_mb(), busy,
-            pf_flow_n_params(c->flow));
+            pf_flow_n_params(c->flow), m[k].gemm_only_ms);
     }
     fflush(stdout);
 }
@@ -337,13 +400,15 @@ static void print_header(const bench_options *o)
         "(sampling included, optimiser excluded), medians and minima over %d interleaved "
         "rounds; ratio = median / median of the standard estimator (total for reverse, ml for "
         "forward) in the same run. DGEMM GFLOP/s through the same BLAS measured before / after "
-        "each case; a case's GEMM rate is given against their mean. busy: median > %.0f× "
+        "each case; a case's GEMM rate is given against their mean. GEMM-only: the step's own "
+        "products replayed alone on warm operands (the fastest of the rounds), a floor for any "
+        "implementation on this BLAS. busy: median > %.0f× "
         "minimum or the two DGEMM rates differ by > %.0f%% (the machine was not ours alone).\n\n",
         o->quick ? " --quick" : "", pf_blas_threads(), pf_simd_name(pf_simd_active()), o->rounds,
         BUSY_SPREAD, 100 * BUSY_CEILING_DRIFT);
     printf("| case | objective | estimator | median ms | min ms | ratio | GEMM GFLOP/s (of DGEMM) "
-           "| DGEMM before / after | RHS evals fwd / adjoint per step | peak RSS MB of the case "
-           "| flag |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "| GEMM-only ms (of median) | DGEMM before / after | RHS evals fwd / adjoint per step "
+           "| peak RSS MB of the case | flag |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
 /* One case: measure, report, append its ratios. */
@@ -421,7 +486,7 @@ int pf_bench_main(int argc, char **argv)
     print_header(&o);
     fprintf(csv, "case,objective,estimator,median_ms,min_ms,ratio,gflops,fraction_of_dgemm,"
                  "dgemm_before,dgemm_after,nfe_forward,nfe_backward,steps_forward,steps_backward,"
-                 "peak_rss_mb,busy,n_params\n");
+                 "peak_rss_mb,busy,n_params,gemm_only_ms\n");
     for (int i = 0; st == PF_OK && i < n; i++)
         if (selected(&o, &cases[i]))
             st = run_case(&o, &cases[i], csv, ratios);

@@ -140,3 +140,35 @@ Test(linalg, sum_squares_and_sum_abs_match_long_double_sums)
     }
     free(x);
 }
+
+/* pf_gemm_record: every call's shape and beta in order while recording, the
+ * count beyond the buffer's capacity, nothing after the stop; replaying a
+ * recorded call on the same operands gives the same product. */
+Test(linalg, gemm_record_lists_each_call_and_replays_to_the_same_products)
+{
+    double A[6 * 5], B[5 * 4], C[2][6 * 4] = {{0}}, R[2][6 * 4] = {{0}}, scratch[6 * 4] = {0};
+    pft_fill_normal(41, 30, A, 1.0);
+    pft_fill_normal(42, 20, B, 1.0);
+    const double *a[2] = {A, B}, *b[2] = {B, A};
+    pf_gemm_shape rec[2];
+    pf_gemm_record(rec, 2);
+    pf_gemm(0, 0, 6, 4, 5, 1.0, A, 5, B, 4, 0.0, C[0], 4);
+    pf_gemm(1, 1, 4, 6, 5, 1.0, B, 4, A, 5, 0.5, C[1], 6);
+    pf_gemm(0, 0, 2, 2, 2, 1.0, A, 5, B, 4, 1.0, scratch, 4); /* beyond the capacity: counted */
+    cr_assert_eq(pf_gemm_recorded(), 3);
+    pf_gemm_record(NULL, 0);
+    pf_gemm(0, 0, 6, 4, 5, 1.0, A, 5, B, 4, 0.0, scratch, 4);
+    cr_assert_eq(pf_gemm_recorded(), 0);
+    const pf_gemm_shape want[2] = {{0, 0, 6, 4, 5, 5, 4, 4, 0.0}, {1, 1, 4, 6, 5, 4, 5, 6, 0.5}};
+    for (int i = 0; i < 2; i++) {
+        const pf_gemm_shape *g = &rec[i];
+        cr_assert(g->trans_a == want[i].trans_a && g->trans_b == want[i].trans_b &&
+                      g->M == want[i].M && g->N == want[i].N && g->K == want[i].K &&
+                      g->lda == want[i].lda && g->ldb == want[i].ldb && g->ldc == want[i].ldc &&
+                      g->beta == want[i].beta,
+                  "call %d recorded wrongly", i);
+        pf_gemm(g->trans_a, g->trans_b, g->M, g->N, g->K, 1.0, a[i], g->lda, b[i], g->ldb,
+                g->beta, R[i], g->ldc);
+        cr_assert(memcmp(R[i], C[i], sizeof R[i]) == 0, "replay of call %d", i);
+    }
+}

@@ -15,6 +15,18 @@ static _Thread_local double gemm_flops;
 
 double pf_gemm_flops(void) { return gemm_flops; }
 
+static _Thread_local pf_gemm_shape *record_buf;
+static _Thread_local size_t record_cap, record_n;
+
+void pf_gemm_record(pf_gemm_shape *buf, size_t cap)
+{
+    record_buf = buf;
+    record_cap = buf ? cap : 0;
+    record_n = 0;
+}
+
+size_t pf_gemm_recorded(void) { return record_n; }
+
 /* ---- threads per product --------------------------------------------------
  * OpenBLAS splits every product with M·N·K > 2.6·10⁵ over all its threads. On
  * a 2-core machine that costs more than it gains for most products of the
@@ -50,6 +62,11 @@ void pf_gemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const 
         return;
     const double flops = 2.0 * M * N * K;
     gemm_flops += flops;
+    if (record_buf) {
+        if (record_n < record_cap)
+            record_buf[record_n] = (pf_gemm_shape){trans_a, trans_b, M, N, K, lda, ldb, ldc, beta};
+        record_n++;
+    }
     const int most = blas_max_threads(); /* read before this call changes OpenBLAS's count */
     last_threads = flops >= PARALLEL_MIN_FLOPS ? most : 1;
     openblas_set_num_threads(last_threads);

@@ -41,6 +41,17 @@ pf_status pf_logdet_lu(int n, double *A, double *logabsdet, int *sign);
  * start (2·M·N·K per call): the benchmarks' achieved-GFLOP/s figures. */
 double pf_gemm_flops(void);
 
+/* The shape of one pf_gemm call, as recorded by pf_gemm_record. */
+typedef struct pf_gemm_shape {
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc;
+    double beta;
+} pf_gemm_shape;
+/* Records the shapes of this thread's pf_gemm calls into buf (at most cap)
+ * from now on; buf = NULL stops. pf_gemm_recorded: the calls since the start
+ * (may exceed cap). The benchmark replays a step's products alone with them. */
+void pf_gemm_record(pf_gemm_shape *buf, size_t cap);
+size_t pf_gemm_recorded(void);
+
 /* The most threads a product may use (OpenBLAS's count at the first product,
  * i.e. OPENBLAS_NUM_THREADS or the cores, or what pf_blas_set_threads set).
  * pf_gemm runs products below 4·10⁶ flops on one thread and larger ones on
