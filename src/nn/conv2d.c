@@ -160,7 +160,6 @@ pf_status pf_cnn_tape_create(const pf_cnn *cnn, int B_max, pf_cnn_tape **out)
     t->neighbour = malloc((size_t)L0 * L1 * kk * sizeof *t->neighbour);
     t->offset = malloc((size_t)L0 * L1 * kk * sizeof *t->offset);
     t->keep = malloc((size_t)L0 * L1);
-
     if (t->neighbour)
         for (int x0 = 0, j = 0; x0 < L0; x0++)
             for (int x1 = 0; x1 < L1; x1++)
