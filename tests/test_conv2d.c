@@ -287,13 +287,14 @@ Test(conv2d, output_sites_out_of_order_or_range_are_refused)
 /* The chunked passes (every layer direct): y, x̄ and θ̄ are the same bits for
  * every chunk size, down to the smallest (one block of the weight gradient's
  * sites), on a batch that chunks do not divide; with listed output sites (5×3,
- * 7 sites: a chunk must hold 32 rows) and without, and for an activation
- * computed in place (leaky relu, tanh) and one that keeps z (softplus). */
+ * 7 sites: a chunk must hold 32 rows) and without, for an activation computed
+ * in place (leaky relu, tanh) and one that keeps z (softplus), and for a last
+ * layer of 5 inputs and of 16 (the narrow-output weight gradient). */
 static void compare_chunks(int L0_, int L1_, int n_sites, const int *sites, pf_activation act,
-                           unsigned seed)
+                           const int hidden[2], unsigned seed)
 {
     enum { BB = 75 };
-    const int hidden[2] = {16, 5}, Vn = L0_ * L1_;
+    const int Vn = L0_ * L1_;
     pf_cnn cnn;
     cr_assert_eq(pf_cnn_init(&cnn, L0_, L1_, 2, 2, hidden, 3, 3, act), PF_OK);
     if (sites)
@@ -341,9 +342,12 @@ Test(conv2d, chunked_passes_give_the_same_bits_for_every_chunk_size)
         if ((i / 6 + i % 6) % 2 == 0)
             checker[k++] = i;
     const pf_activation acts[3] = {PF_ACT_LEAKY_RELU, PF_ACT_TANH, PF_ACT_SOFTPLUS};
-    for (int a = 0; a < 3; a++) {
-        compare_chunks(4, 6, 0, NULL, acts[a], 100u + 10u * (unsigned)a);
-        compare_chunks(4, 6, 12, checker, acts[a], 200u + 10u * (unsigned)a);
-        compare_chunks(5, 3, 7, seven, acts[a], 300u + 10u * (unsigned)a);
-    }
+    const int hidden[2][2] = {{16, 5}, {5, 16}};
+    for (int h = 0; h < 2; h++)
+        for (int a = 0; a < 3; a++) {
+            const unsigned seed = 100u * (unsigned)h + 10u * (unsigned)a;
+            compare_chunks(4, 6, 0, NULL, acts[a], hidden[h], 1000u + seed);
+            compare_chunks(4, 6, 12, checker, acts[a], hidden[h], 2000u + seed);
+            compare_chunks(5, 3, 7, seven, acts[a], hidden[h], 3000u + seed);
+        }
 }
