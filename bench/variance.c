@@ -21,44 +21,82 @@
 
 pf_status pf_make_directories(const char *path); /* src/experiment/run.c */
 
-/* Trace of the covariance of N single-sample gradients of one estimator. */
-static pf_status single_sample_variance(pf_experiment *e, pf_objective obj, pf_estimator_kind kind,
-                                        int N, uint64_t seed, double *trace)
+/* Welford's running mean and summed squared deviations of a vector, so that no
+ * difference of two large sums cancels (one sample repeated gives exactly 0). */
+static void running_add(size_t n, int count, const double *g, double *mean, double *m2)
+{
+    for (size_t i = 0; i < n; i++) {
+        const double delta = g[i] - mean[i];
+        mean[i] += delta / count;
+        m2[i] += delta * (g[i] - mean[i]);
+    }
+}
+
+/* One point of the measurement: N single-sample gradients of each of the three
+ * estimators on the same N samples; trace[k] is the trace of the covariance of
+ * estimator k's gradients. Forward KL draws its samples as training does: rows of the
+ * training data when the config gives data (data.source = "file", or a fixed set
+ * drawn once), else fresh exact samples of the target. */
+static pf_status measure_point(pf_experiment *e, const pf_train_options *o,
+                               const pf_estimator_kind kinds[3], int N, uint64_t seed,
+                               double trace[3])
 {
     pf_flow *flow = pf_experiment_flow(e);
     pf_target *t = pf_experiment_target(e);
     const size_t n = pf_flow_n_params(flow);
     const int d = pf_flow_dim(flow);
-    pf_estimator *est;
-    PF_TRY(pf_estimator_create(obj, kind, flow, t, 1, &est));
-    double *g = pf_alloc_doubles(n, "variance"), *s1 = pf_alloc_doubles(n, "variance");
-    double *x = pf_alloc_doubles((size_t)d, "variance"), s2 = 0;
-    pf_status st = (g && s1 && x) ? PF_OK : PF_ERR_NOMEM;
-    int used = 0;
-    for (int k = 0; st == PF_OK && k < N; k++) {
-        pf_rng rng = pf_rng_make(seed, (uint64_t)k);
-        if (obj == PF_OBJECTIVE_REVERSE)
-            pf_flow_sample_base(flow, &rng, 1, x);
-        else
-            st = pf_target_sample(t, &rng, 1, x);
-        pf_estimate r;
-        pf_status se = st == PF_OK ? pf_estimator_eval(est, 1, x, g, NULL, &r) : st;
-        if (se == PF_ERR_NUMERIC || se == PF_ERR_SOLVER)
-            continue; /* a rare non-finite sample: left out, as the trainer does */
-        st = se;
-        for (size_t i = 0; st == PF_OK && i < n; i++) {
-            s1[i] += g[i];
-            s2 += g[i] * g[i];
-        }
-        used++;
+    pf_estimator *est[3] = {NULL, NULL, NULL};
+    double *g[3], *mean[3], *m2[3];
+    double *x = pf_alloc_doubles((size_t)d, "variance");
+    pf_status st = x ? PF_OK : PF_ERR_NOMEM;
+    for (int k = 0; k < 3; k++) {
+        g[k] = pf_alloc_doubles(n, "variance");
+        mean[k] = pf_alloc_doubles(n, "variance");
+        m2[k] = pf_alloc_doubles(n, "variance");
+        if (st == PF_OK && !(g[k] && mean[k] && m2[k]))
+            st = PF_ERR_NOMEM;
+        if (st == PF_OK)
+            st = pf_estimator_create(o->objective, kinds[k], flow, t, 1, &est[k]);
     }
-    double mean_sq = 0;
-    for (size_t i = 0; st == PF_OK && i < n; i++)
-        mean_sq += (s1[i] / used) * (s1[i] / used);
-    *trace = used > 1 ? (s2 / used - mean_sq) * used / (used - 1) : NAN;
-    pf_estimator_destroy(est);
-    pf_free(g);
-    pf_free(s1);
+    int used = 0;
+    for (int s = 0; st == PF_OK && s < N; s++) {
+        pf_rng rng = pf_rng_make(seed, (uint64_t)s);
+        if (o->objective == PF_OBJECTIVE_REVERSE) {
+            pf_flow_sample_base(flow, &rng, 1, x);
+        } else if (o->data && o->n_data > 0) {
+            double u;
+            pf_rng_uniform(&rng, 1, &u);
+            size_t row = (size_t)(u * o->n_data);
+            row = row < (size_t)o->n_data ? row : (size_t)o->n_data - 1;
+            memcpy(x, o->data + row * (size_t)d, (size_t)d * sizeof *x);
+        } else {
+            st = pf_target_sample(t, &rng, 1, x);
+        }
+        pf_status se = st;
+        for (int k = 0; se == PF_OK && k < 3; k++) {
+            pf_estimate r;
+            se = pf_estimator_eval(est[k], 1, x, g[k], NULL, &r);
+        }
+        if (se == PF_ERR_NUMERIC || se == PF_ERR_SOLVER)
+            continue; /* a rare non-finite sample: left out of all three, as the trainer does */
+        if ((st = se) != PF_OK)
+            break;
+        used++;
+        for (int k = 0; k < 3; k++)
+            running_add(n, used, g[k], mean[k], m2[k]);
+    }
+    for (int k = 0; k < 3; k++) {
+        double sum = 0;
+        for (size_t i = 0; st == PF_OK && i < n; i++)
+            sum += m2[k][i];
+        trace[k] = used > 1 ? sum / (used - 1) : NAN;
+    }
+    for (int k = 0; k < 3; k++) {
+        pf_estimator_destroy(est[k]);
+        pf_free(g[k]);
+        pf_free(mean[k]);
+        pf_free(m2[k]);
+    }
     pf_free(x);
     return st;
 }
@@ -128,16 +166,16 @@ static void plot_history(const char *dir, const char *const names[3], const char
 }
 
 /* One row per estimator at the current parameters. */
-static pf_status measure_row(pf_experiment *e, FILE *csv, long step, int samples,
-                             const pf_estimator_kind kinds[3], pf_objective obj, int batch)
+static pf_status measure_row(pf_experiment *e, const pf_train_options *o, FILE *csv, long step,
+                             int samples, const pf_estimator_kind kinds[3])
 {
+    const int batch = o->batch;
+    double trace[3];
+    PF_TRY(measure_point(e, o, kinds, samples, 1000 + (uint64_t)step, trace));
     for (int k = 0; k < 3; k++) {
-        double trace;
-        PF_TRY(single_sample_variance(e, obj, kinds[k], samples, 1000 + (uint64_t)step, &trace));
-        printf("| %ld | %s | %.4g | %.4g |\n", step, pf_estimator_kind_name(kinds[k]), trace,
-               trace / batch);
-        fprintf(csv, "%ld,%d,%s,%.6g,%.6g\n", step, k, pf_estimator_kind_name(kinds[k]), trace,
-                trace / batch);
+        const char *name = pf_estimator_kind_name(kinds[k]);
+        printf("| %ld | %s | %.4g | %.4g |\n", step, name, trace[k], trace[k] / batch);
+        fprintf(csv, "%ld,%d,%s,%.6g,%.6g\n", step, k, name, trace[k], trace[k] / batch);
     }
     fflush(csv);
     fflush(stdout);
@@ -186,12 +224,12 @@ int pf_variance_main(int argc, char **argv)
         st = pf_trainer_create(pf_experiment_flow(e), pf_experiment_target(e), &o, &tr);
     }
     if (st == PF_OK)
-        st = measure_row(e, csv, 0, a.samples, kinds, o.objective, o.batch);
+        st = measure_row(e, &o, csv, 0, a.samples, kinds);
     while (st == PF_OK && pf_trainer_steps_done(tr) < o.steps) {
         st = pf_trainer_step(tr, NULL, NULL);
         long done = pf_trainer_steps_done(tr);
         if (st == PF_OK && (done % a.every == 0 || done == o.steps))
-            st = measure_row(e, csv, done, a.samples, kinds, o.objective, o.batch);
+            st = measure_row(e, &o, csv, done, a.samples, kinds);
     }
     if (csv)
         fclose(csv);

@@ -1118,3 +1118,51 @@ Test(cli, a_run_written_before_keys_were_added_still_resumes)
     last_row("old_run/metrics.csv", &step, &seconds, &rows);
     cr_assert(step == 20 && rows == 2, "step %ld, %d rows", step, rows);
 }
+
+/* `pathflow variance` of a forward-KL config draws its single samples as the
+ * trainer does: rows of the config's data file, not the target's exact sampler.
+ * On a file whose rows are all one point every single-sample gradient is the
+ * same, so each estimator's covariance trace is zero up to rounding; on a file
+ * of two points it is not. (Before, the exact sampler of the mixture was used,
+ * and targets without one, such as U(1), were refused.) */
+static double variance_trace(const char *text, const char *estimator)
+{
+    char key[64];
+    snprintf(key, sizeof key, "| 0 | %s | ", estimator);
+    return number_after(text, key);
+}
+
+Test(cli, variance_of_a_forward_config_draws_from_its_data_file)
+{
+    static char out[8192];
+    char args[4400];
+    double rows[2 * 40];
+    for (int i = 0; i < 40; i++) {
+        rows[2 * i] = 0.7;
+        rows[2 * i + 1] = -0.4;
+    }
+    size_t shape[2] = {40, 2};
+    cr_assert_eq(pf_npy_write("variance_one_point.npy", 2, shape, rows), PF_OK);
+    for (int i = 20; i < 40; i++)
+        rows[2 * i] = -1.1;
+    cr_assert_eq(pf_npy_write("variance_two_points.npy", 2, shape, rows), PF_OK);
+    const char *files[2] = {"variance_one_point.npy", "variance_two_points.npy"};
+    const char *names[3] = {"ml", "path", "path-dropin"};
+    for (int f = 0; f < 2; f++) {
+        snprintf(args, sizeof args,
+                 "variance %s/configs/quickstart.cfg --steps 0 --samples 30 --out variance_%d "
+                 "--set training.objective=forward --set training.estimator=ml "
+                 "--set data.source=file --set data.file=%s",
+                 PF_SOURCE_DIR, f, files[f]);
+        cr_assert_eq(run_capture(args, out, sizeof out, 1), 0, "%s", out);
+        for (int k = 0; k < 3; k++) {
+            double trace = variance_trace(out, names[k]);
+            if (f == 0)
+                cr_assert_lt(fabs(trace), 1e-20, "%s: trace %g on one point\n%s", names[k],
+                             trace, out);
+            else
+                cr_assert_gt(trace, 1e-6, "%s: trace %g on two points\n%s", names[k], trace,
+                             out);
+        }
+    }
+}
