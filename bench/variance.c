@@ -17,6 +17,7 @@
 #include "bench/bench.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/linalg.h"
 #include "core/workspace.h"
 
 pf_status pf_make_directories(const char *path); /* src/experiment/run.c */
@@ -101,10 +102,131 @@ static pf_status measure_point(pf_experiment *e, const pf_train_options *o,
     return st;
 }
 
+enum { N_PROJ = 32 }; /* random directions of the test of the means */
+
+/* Hotelling's test that G vectors y (G×m) have mean 0: F = T²·(G − m)/(m(G − 1)),
+ * T² = G ȳᵀS⁻¹ȳ with S their sample covariance; F follows F(m, G − m) when y is
+ * Gaussian of mean 0. *p: its upper tail (Paulson's normal approximation). Both
+ * NaN when S is singular (the difference spans fewer than m directions). */
+static void hotelling(int G, int m, const double *y, double *F, double *p)
+{
+    double mean[N_PROJ] = {0}, S[N_PROJ * N_PROJ] = {0};
+    *F = *p = NAN;
+    if (G <= m + 2)
+        return;
+    for (int b = 0; b < G; b++)
+        for (int j = 0; j < m; j++)
+            mean[j] += y[(size_t)b * m + j] / G;
+    for (int b = 0; b < G; b++)
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j <= i; j++)
+                S[i * m + j] += (y[(size_t)b * m + i] - mean[i]) *
+                                (y[(size_t)b * m + j] - mean[j]) / (G - 1);
+    if (pf_cholesky(m, S, "projected gradient differences") != PF_OK) {
+        pf_clear_error();
+        return;
+    }
+    double w[N_PROJ], t2 = 0; /* L w = ȳ, T² = G |w|² */
+    for (int i = 0; i < m; i++) {
+        double v = mean[i];
+        for (int j = 0; j < i; j++)
+            v -= S[i * m + j] * w[j];
+        w[i] = v / S[i * m + i];
+        t2 += G * w[i] * w[i];
+    }
+    const double d1 = m, d2 = G - m;
+    *F = t2 * d2 / (d1 * (G - 1));
+    const double a = 2 / (9 * d1), b = 2 / (9 * d2), c = cbrt(*F);
+    *p = 0.5 * erfc(((1 - b) * c - (1 - a)) / sqrt(2 * (b * c * c + a)));
+}
+
+/* Do estimators 1 and 2 have estimator 0's expectation? G gradients of each on
+ * the same G batches of the training batch size, drawn as training draws them;
+ * the paired differences projected onto N_PROJ fixed random directions of
+ * parameter space and tested by Hotelling's T² (F[k], p[k] for k = 1, 2). Batch
+ * means, not single samples: single-sample gradients are too skewed for the test
+ * at a few hundred samples. For forward KL on data a disagreement also says that
+ * the data are not samples of the target: the term `path` drops has mean zero
+ * only under the target itself. */
+static pf_status agreement(pf_experiment *e, const pf_train_options *o,
+                           const pf_estimator_kind kinds[3], int G, uint64_t seed, double F[3],
+                           double p[3])
+{
+    pf_flow *flow = pf_experiment_flow(e);
+    pf_target *t = pf_experiment_target(e);
+    const size_t n = pf_flow_n_params(flow);
+    const int d = pf_flow_dim(flow), m = N_PROJ, B = o->batch;
+    pf_estimator *est[3] = {NULL, NULL, NULL};
+    double *g[3];
+    double *x = pf_alloc_doubles((size_t)B * d, "variance");
+    double *V = pf_alloc_doubles((size_t)m * n, "variance"); /* m directions, as rows */
+    double *y = pf_alloc_doubles(2 * (size_t)G * m, "variance"); /* for k = 1, 2 */
+    pf_status st = x && V && y ? PF_OK : PF_ERR_NOMEM;
+    for (int k = 0; k < 3; k++) {
+        g[k] = pf_alloc_doubles(n, "variance");
+        if (st == PF_OK && !g[k])
+            st = PF_ERR_NOMEM;
+        if (st == PF_OK)
+            st = pf_estimator_create(o->objective, kinds[k], flow, t, B, &est[k]);
+    }
+    if (st == PF_OK) {
+        pf_rng directions = pf_rng_make(seed, 1u << 20);
+        pf_rng_normal(&directions, (size_t)m * n, V);
+    }
+    int used = 0;
+    for (int b = 0; st == PF_OK && b < G; b++) {
+        pf_rng rng = pf_rng_make(seed, (1u << 21) + (uint64_t)b);
+        if (o->objective == PF_OBJECTIVE_REVERSE) {
+            pf_flow_sample_base(flow, &rng, B, x);
+        } else if (o->data && o->n_data > 0) {
+            for (int r = 0; r < B; r++) {
+                double u;
+                pf_rng_uniform(&rng, 1, &u);
+                size_t row = (size_t)(u * o->n_data);
+                row = row < (size_t)o->n_data ? row : (size_t)o->n_data - 1;
+                memcpy(x + (size_t)r * d, o->data + row * (size_t)d, (size_t)d * sizeof *x);
+            }
+        } else {
+            st = pf_target_sample(t, &rng, B, x);
+        }
+        pf_status se = st;
+        for (int k = 0; se == PF_OK && k < 3; k++) {
+            pf_estimate r;
+            se = pf_estimator_eval(est[k], B, x, g[k], NULL, &r);
+        }
+        if (se == PF_ERR_NUMERIC || se == PF_ERR_SOLVER)
+            continue;
+        if ((st = se) != PF_OK)
+            break;
+        for (int k = 1; k < 3; k++) {
+            for (size_t i = 0; i < n; i++)
+                g[k][i] -= g[0][i];
+            for (int j = 0; j < m; j++)
+                y[((size_t)(k - 1) * G + used) * m + j] = pf_dot((int)n, V + (size_t)j * n, g[k]);
+        }
+        used++;
+    }
+    F[0] = p[0] = NAN;
+    for (int k = 1; k < 3; k++) {
+        /* the rows of k = 2 start at G·m whatever `used` is */
+        F[k] = p[k] = NAN;
+        if (st == PF_OK)
+            hotelling(used, m, y + (size_t)(k - 1) * G * m, &F[k], &p[k]);
+    }
+    for (int k = 0; k < 3; k++) {
+        pf_estimator_destroy(est[k]);
+        pf_free(g[k]);
+    }
+    pf_free(x);
+    pf_free(V);
+    pf_free(y);
+    return st;
+}
+
 typedef struct variance_args {
     const char *config, *checkpoint, *dir;
     const char *overrides[64];
-    int n_overrides, samples, every;
+    int n_overrides, samples, every, agreement;
     long steps;
 } variance_args;
 
@@ -124,6 +246,9 @@ static int parse(int argc, char **argv, variance_args *a)
                 return -1;
         } else if (strcmp(s, "--steps") == 0 && next) {
             if (pf_cli_long_option("variance", s, argv[++i], 0, LONG_MAX, &a->steps))
+                return -1;
+        } else if (strcmp(s, "--agreement") == 0 && next) {
+            if (pf_cli_int_option("variance", s, argv[++i], 4 * N_PROJ, INT_MAX, &a->agreement))
                 return -1;
         } else if (strcmp(s, "--every") == 0 && next) {
             if (pf_cli_int_option("variance", s, argv[++i], 1, INT_MAX, &a->every))
@@ -165,17 +290,26 @@ static void plot_history(const char *dir, const char *const names[3], const char
         fprintf(stderr, "pathflow variance: gnuplot failed; no variance.png\n");
 }
 
-/* One row per estimator at the current parameters. */
+/* One row per estimator at the current parameters; with `agreement` batches, the
+ * test of the means too. */
 static pf_status measure_row(pf_experiment *e, const pf_train_options *o, FILE *csv, long step,
-                             int samples, const pf_estimator_kind kinds[3])
+                             int samples, int n_agree, const pf_estimator_kind kinds[3])
 {
     const int batch = o->batch;
-    double trace[3];
+    double trace[3], F[3] = {NAN, NAN, NAN}, p[3] = {NAN, NAN, NAN};
     PF_TRY(measure_point(e, o, kinds, samples, 1000 + (uint64_t)step, trace));
+    if (n_agree > 0)
+        PF_TRY(agreement(e, o, kinds, n_agree, 1000 + (uint64_t)step, F, p));
     for (int k = 0; k < 3; k++) {
         const char *name = pf_estimator_kind_name(kinds[k]);
-        printf("| %ld | %s | %.4g | %.4g |\n", step, name, trace[k], trace[k] / batch);
-        fprintf(csv, "%ld,%d,%s,%.6g,%.6g\n", step, k, name, trace[k], trace[k] / batch);
+        printf("| %ld | %s | %.4g | %.4g |", step, name, trace[k], trace[k] / batch);
+        if (n_agree > 0 && k == 0)
+            printf(" (the reference) |");
+        else if (n_agree > 0)
+            printf(" F = %.3g, p = %.2g |", F[k], p[k]);
+        printf("\n");
+        fprintf(csv, "%ld,%d,%s,%.6g,%.6g,%.6g,%.6g\n", step, k, name, trace[k], trace[k] / batch,
+                F[k], p[k]);
     }
     fflush(csv);
     fflush(stdout);
@@ -191,7 +325,8 @@ int pf_variance_main(int argc, char **argv)
     if (parsed <= 0) { /* -1: a bad number, already reported */
         if (parsed == 0)
             fprintf(stderr, "usage: pathflow variance CONFIG [--checkpoint F] [--samples N] "
-                            "[--steps S] [--every K] [--out DIR] [--set key=value ...]\n");
+                            "[--steps S] [--every K] [--agreement G] [--out DIR] "
+                            "[--set key=value ...]\n");
         return 2;
     }
     pf_experiment *e = NULL;
@@ -216,20 +351,27 @@ int pf_variance_main(int argc, char **argv)
     if (st == PF_OK && !(csv = fopen(path, "w")))
         st = pf_fail(PF_ERR_IO, "%s: cannot open for writing", path);
     if (st == PF_OK) {
-        fprintf(csv, "step,index,estimator,trace_single,trace_batch_mean\n");
+        fprintf(csv, "step,index,estimator,trace_single,trace_batch_mean,agreement_F,agreement_p\n");
         printf("# gradient variance, %s objective, %d single-sample gradients per point, batch %d"
-               "\n\n| step | estimator | trace of covariance (single sample) | of batch means |\n"
-               "|---|---|---|---|\n",
+               "\n\n",
                pf_objective_name(o.objective), a.samples, o.batch);
+        if (a.agreement > 0)
+            printf("Same mean as %s: Hotelling's T² of the paired differences of %d batch "
+                   "gradients, projected onto %d random directions; F is about 1 when the means "
+                   "agree, and a small p says they do not.\n\n",
+                   names[0], a.agreement, N_PROJ);
+        printf("| step | estimator | trace of covariance (single sample) | of batch means |%s\n"
+               "|---|---|---|---|%s\n",
+               a.agreement > 0 ? " same mean? |" : "", a.agreement > 0 ? "---|" : "");
         st = pf_trainer_create(pf_experiment_flow(e), pf_experiment_target(e), &o, &tr);
     }
     if (st == PF_OK)
-        st = measure_row(e, &o, csv, 0, a.samples, kinds);
+        st = measure_row(e, &o, csv, 0, a.samples, a.agreement, kinds);
     while (st == PF_OK && pf_trainer_steps_done(tr) < o.steps) {
         st = pf_trainer_step(tr, NULL, NULL);
         long done = pf_trainer_steps_done(tr);
         if (st == PF_OK && (done % a.every == 0 || done == o.steps))
-            st = measure_row(e, &o, csv, done, a.samples, kinds);
+            st = measure_row(e, &o, csv, done, a.samples, a.agreement, kinds);
     }
     if (csv)
         fclose(csv);

@@ -1166,3 +1166,43 @@ Test(cli, variance_of_a_forward_config_draws_from_its_data_file)
         }
     }
 }
+
+/* `variance --agreement G`: the means of path and ml agree on exact samples of
+ * the target (F near 1) and disagree on data that are not (here N(0, 0.8²) for a
+ * mixture of four N(±1, 0.5)): the term path drops has mean zero only under the
+ * target, so F grows with G, into the hundreds at G = 256. */
+static double agreement_F(const char *text)
+{
+    const char *row = strstr(text, "| 0 | path |");
+    cr_assert_not_null(row, "%s", text);
+    return number_after(row, "F = ");
+}
+
+Test(cli, variance_agreement_tells_target_samples_from_other_data)
+{
+    static char out[16384];
+    char args[4400];
+    double rows[2 * 4000];
+    pft_fill_normal(5, 2 * 4000, rows, 0.8);
+    size_t shape[2] = {4000, 2};
+    cr_assert_eq(pf_npy_write("agreement_wrong.npy", 2, shape, rows), PF_OK);
+    const char *common = "--steps 0 --samples 2 --agreement 256 --set training.objective=forward "
+                         "--set training.estimator=ml --set flow.zero_init=false";
+    snprintf(args, sizeof args, "variance %s/configs/quickstart.cfg %s --out agreement_exact",
+             PF_SOURCE_DIR, common);
+    cr_assert_eq(run_capture(args, out, sizeof out, 1), 0, "%s", out);
+    double exact = agreement_F(out);
+    snprintf(args, sizeof args,
+             "variance %s/configs/quickstart.cfg %s --set data.source=file "
+             "--set data.file=agreement_wrong.npy --out agreement_wrong",
+             PF_SOURCE_DIR, common);
+    cr_assert_eq(run_capture(args, out, sizeof out, 1), 0, "%s", out);
+    double wrong = agreement_F(out);
+    cr_assert(exact > 0.3 && exact < 2.5, "F = %g on exact samples", exact);
+    cr_assert_gt(wrong, 50, "F = %g on data that are not the target's", wrong);
+    /* fewer batches than 4 × the 32 directions: refused, naming the option */
+    snprintf(args, sizeof args, "variance %s/configs/quickstart.cfg --agreement 100",
+             PF_SOURCE_DIR);
+    cr_assert_eq(run_capture(args, out, sizeof out, 1), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "--agreement"), "%s", out);
+}

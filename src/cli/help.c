@@ -204,7 +204,7 @@ static const char BENCH[] =
 
 static const char VARIANCE[] =
     "usage: pathflow variance CONFIG [--checkpoint F] [--samples N] [--steps S] [--every K]\n"
-    "                         [--out DIR] [--set section.key=value ...]\n"
+    "                         [--agreement G] [--out DIR] [--set section.key=value ...]\n"
     "\n"
     "Gradient variance of the three estimators of CONFIG's objective: the trace of the\n"
     "covariance of single-sample gradients at fixed parameters (and of batch means), first\n"
@@ -222,6 +222,13 @@ static const char VARIANCE[] =
     "  --samples N            single-sample gradients per point, N > 1 (default 500)\n"
     "  --steps S              training steps (default: CONFIG's training.steps)\n"
     "  --every K              measure every K steps (default 100)\n"
+    "  --agreement G          also test that path and path-dropin have the standard\n"
+    "                         estimator's mean: Hotelling's T² of their differences on G\n"
+    "                         training batches (G >= 128), projected onto 32 random\n"
+    "                         directions. F near 1: they agree; an F that grows in\n"
+    "                         proportion to G: they do not, which for forward KL on data\n"
+    "                         means the data are not samples of the target. Heavy-tailed\n"
+    "                         gradients alone can give F up to about 2: compare G and 4G\n"
     "  --out DIR              where the files go (default runs/variance)\n"
     "  --set section.key=value\n"
     "                         override a key of CONFIG (repeatable)\n"
