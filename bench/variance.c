@@ -143,7 +143,8 @@ static void hotelling(int G, int m, const double *y, double *F, double *p)
 /* Do estimators 1 and 2 have estimator 0's expectation? G gradients of each on
  * the same G batches of the training batch size, drawn as training draws them;
  * the paired differences projected onto N_PROJ fixed random directions of
- * parameter space and tested by Hotelling's T² (F[k], p[k] for k = 1, 2). Batch
+ * parameter space (sparse: the parameters split at random into N_PROJ groups,
+ * each with random signs — orthogonal directions in O(n) memory) and tested by Hotelling's T² (F[k], p[k] for k = 1, 2). Batch
  * means, not single samples: single-sample gradients are too skewed for the test
  * at a few hundred samples. For forward KL on data a disagreement also says that
  * the data are not samples of the target: the term `path` drops has mean zero
@@ -159,9 +160,11 @@ static pf_status agreement(pf_experiment *e, const pf_train_options *o,
     pf_estimator *est[3] = {NULL, NULL, NULL};
     double *g[3];
     double *x = pf_alloc_doubles((size_t)B * d, "variance");
-    double *V = pf_alloc_doubles((size_t)m * n, "variance"); /* m directions, as rows */
+    /* direction j: ±1 on the parameters of group j, 0 elsewhere; parameter i is in
+     * group |code[i]| − 1 with the sign of code[i] (one byte per parameter) */
+    signed char *code = pf_alloc_bytes(n, "variance");
     double *y = pf_alloc_doubles(2 * (size_t)G * m, "variance"); /* for k = 1, 2 */
-    pf_status st = x && V && y ? PF_OK : PF_ERR_NOMEM;
+    pf_status st = x && code && y ? PF_OK : PF_ERR_NOMEM;
     for (int k = 0; k < 3; k++) {
         g[k] = pf_alloc_doubles(n, "variance");
         if (st == PF_OK && !g[k])
@@ -171,7 +174,12 @@ static pf_status agreement(pf_experiment *e, const pf_train_options *o,
     }
     if (st == PF_OK) {
         pf_rng directions = pf_rng_make(seed, 1u << 20);
-        pf_rng_normal(&directions, (size_t)m * n, V);
+        for (size_t i = 0; i < n; i++) {
+            double u[2];
+            pf_rng_uniform(&directions, 2, u);
+            const int j = u[0] * m < m ? (int)(u[0] * m) : m - 1;
+            code[i] = (signed char)(u[1] < 0.5 ? -(j + 1) : j + 1);
+        }
     }
     int used = 0;
     for (int b = 0; st == PF_OK && b < G; b++) {
@@ -199,10 +207,12 @@ static pf_status agreement(pf_experiment *e, const pf_train_options *o,
         if ((st = se) != PF_OK)
             break;
         for (int k = 1; k < 3; k++) {
-            for (size_t i = 0; i < n; i++)
-                g[k][i] -= g[0][i];
-            for (int j = 0; j < m; j++)
-                y[((size_t)(k - 1) * G + used) * m + j] = pf_dot((int)n, V + (size_t)j * n, g[k]);
+            double *row = y + ((size_t)(k - 1) * G + used) * m;
+            for (size_t i = 0; i < n; i++) {
+                const double diff = g[k][i] - g[0][i];
+                const int c = code[i];
+                row[(c > 0 ? c : -c) - 1] += c > 0 ? diff : -diff;
+            }
         }
         used++;
     }
@@ -218,7 +228,7 @@ static pf_status agreement(pf_experiment *e, const pf_train_options *o,
         pf_free(g[k]);
     }
     pf_free(x);
-    pf_free(V);
+    pf_free(code);
     pf_free(y);
     return st;
 }
