@@ -195,7 +195,7 @@ Test(u1_hmc, hmc_writes_the_data_file_a_forward_config_names_without_reading_it)
         cr_assert(x[i] >= 0 && x[i] < 6.283185307179586, "link %zu = %g outside [0, 2π)", i, x[i]);
     free(x);
     /* the config as shipped, whose data file does not exist here either */
-    remove("runs/u1_hmc.npy");
+    remove("runs/u1_hmc200k.npy");
     snprintf(args, sizeof args, "hmc %s/configs/u1_forward_path.cfg -o u1_hmc_data2.npy -n 50",
              PF_SOURCE_DIR);
     cr_assert_eq(run(args, out, sizeof out, err, sizeof err), 0, "%s", err);
