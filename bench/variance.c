@@ -33,11 +33,33 @@ static void running_add(size_t n, int count, const double *g, double *mean, doub
     }
 }
 
+/* B inputs for the estimators, drawn as training draws them: flow samples for reverse
+ * KL; for forward KL rows of the training data (uniform, with replacement) when the
+ * config gives data (data.source = "file", or a fixed set drawn once), else fresh
+ * exact samples of the target. */
+static pf_status draw_input(const pf_train_options *o, pf_flow *flow, pf_target *t, pf_rng *rng,
+                            int B, double *x)
+{
+    const size_t d = (size_t)pf_flow_dim(flow);
+    if (o->objective == PF_OBJECTIVE_REVERSE) {
+        pf_flow_sample_base(flow, rng, B, x);
+        return PF_OK;
+    }
+    if (!(o->data && o->n_data > 0))
+        return pf_target_sample(t, rng, B, x);
+    for (int r = 0; r < B; r++) {
+        double u;
+        pf_rng_uniform(rng, 1, &u);
+        size_t row = (size_t)(u * o->n_data);
+        row = row < (size_t)o->n_data ? row : (size_t)o->n_data - 1;
+        memcpy(x + (size_t)r * d, o->data + row * d, d * sizeof *x);
+    }
+    return PF_OK;
+}
+
 /* One point of the measurement: N single-sample gradients of each of the three
  * estimators on the same N samples; trace[k] is the trace of the covariance of
- * estimator k's gradients. Forward KL draws its samples as training does: rows of the
- * training data when the config gives data (data.source = "file", or a fixed set
- * drawn once), else fresh exact samples of the target. */
+ * estimator k's gradients, on samples drawn as training draws them (draw_input). */
 static pf_status measure_point(pf_experiment *e, const pf_train_options *o,
                                const pf_estimator_kind kinds[3], int N, uint64_t seed,
                                double trace[3])
@@ -62,18 +84,7 @@ static pf_status measure_point(pf_experiment *e, const pf_train_options *o,
     int used = 0;
     for (int s = 0; st == PF_OK && s < N; s++) {
         pf_rng rng = pf_rng_make(seed, (uint64_t)s);
-        if (o->objective == PF_OBJECTIVE_REVERSE) {
-            pf_flow_sample_base(flow, &rng, 1, x);
-        } else if (o->data && o->n_data > 0) {
-            double u;
-            pf_rng_uniform(&rng, 1, &u);
-            size_t row = (size_t)(u * o->n_data);
-            row = row < (size_t)o->n_data ? row : (size_t)o->n_data - 1;
-            memcpy(x, o->data + row * (size_t)d, (size_t)d * sizeof *x);
-        } else {
-            st = pf_target_sample(t, &rng, 1, x);
-        }
-        pf_status se = st;
+        pf_status se = st = draw_input(o, flow, t, &rng, 1, x);
         for (int k = 0; se == PF_OK && k < 3; k++) {
             pf_estimate r;
             se = pf_estimator_eval(est[k], 1, x, g[k], NULL, &r);
@@ -144,9 +155,9 @@ static void hotelling(int G, int m, const double *y, double *F, double *p)
  * the same G batches of the training batch size, drawn as training draws them;
  * the paired differences projected onto N_PROJ fixed random directions of
  * parameter space (sparse: the parameters split at random into N_PROJ groups,
- * each with random signs — orthogonal directions in O(n) memory) and tested by Hotelling's T² (F[k], p[k] for k = 1, 2). Batch
- * means, not single samples: single-sample gradients are too skewed for the test
- * at a few hundred samples. For forward KL on data a disagreement also says that
+ * each with random signs — orthogonal directions in O(n) memory) and tested by
+ * Hotelling's T² (F[k], p[k] for k = 1, 2). Batch means, not single samples:
+ * single-sample gradients are too skewed for the test at a few hundred samples. For forward KL on data a disagreement also says that
  * the data are not samples of the target: the term `path` drops has mean zero
  * only under the target itself. */
 static pf_status agreement(pf_experiment *e, const pf_train_options *o,
@@ -184,20 +195,7 @@ static pf_status agreement(pf_experiment *e, const pf_train_options *o,
     int used = 0;
     for (int b = 0; st == PF_OK && b < G; b++) {
         pf_rng rng = pf_rng_make(seed, (1u << 21) + (uint64_t)b);
-        if (o->objective == PF_OBJECTIVE_REVERSE) {
-            pf_flow_sample_base(flow, &rng, B, x);
-        } else if (o->data && o->n_data > 0) {
-            for (int r = 0; r < B; r++) {
-                double u;
-                pf_rng_uniform(&rng, 1, &u);
-                size_t row = (size_t)(u * o->n_data);
-                row = row < (size_t)o->n_data ? row : (size_t)o->n_data - 1;
-                memcpy(x + (size_t)r * d, o->data + row * (size_t)d, (size_t)d * sizeof *x);
-            }
-        } else {
-            st = pf_target_sample(t, &rng, B, x);
-        }
-        pf_status se = st;
+        pf_status se = st = draw_input(o, flow, t, &rng, B, x);
         for (int k = 0; se == PF_OK && k < 3; k++) {
             pf_estimate r;
             se = pf_estimator_eval(est[k], B, x, g[k], NULL, &r);
