@@ -57,6 +57,54 @@ static pf_status draw_input(const pf_train_options *o, pf_flow *flow, pf_target 
     return PF_OK;
 }
 
+/* The three estimators of one measurement, for batches of B, with a gradient buffer
+ * each. */
+typedef struct trio {
+    pf_estimator *est[3];
+    double *g[3];
+} trio;
+
+static void trio_destroy(trio *t)
+{
+    for (int k = 0; k < 3; k++) {
+        pf_estimator_destroy(t->est[k]);
+        pf_free(t->g[k]);
+    }
+}
+
+static pf_status trio_create(pf_experiment *e, const pf_train_options *o,
+                             const pf_estimator_kind kinds[3], int B, trio *t)
+{
+    pf_flow *flow = pf_experiment_flow(e);
+    memset(t, 0, sizeof *t);
+    pf_status st = PF_OK;
+    for (int k = 0; st == PF_OK && k < 3; k++) {
+        t->g[k] = pf_alloc_doubles(pf_flow_n_params(flow), "variance");
+        st = t->g[k] ? pf_estimator_create(o->objective, kinds[k], flow, pf_experiment_target(e),
+                                           B, &t->est[k])
+                     : PF_ERR_NOMEM;
+    }
+    if (st != PF_OK)
+        trio_destroy(t);
+    return st;
+}
+
+/* Input s of a measurement (draw_input from the stream (seed, stream)) and the three
+ * gradients on it. *kept = 0 when an estimator met a non-finite value: such an input
+ * is left out of all three, as the trainer leaves out such a step. */
+static pf_status trio_eval(pf_experiment *e, const pf_train_options *o, trio *t, int B,
+                           uint64_t seed, uint64_t stream, double *x, int *kept)
+{
+    pf_rng rng = pf_rng_make(seed, stream);
+    pf_status st = draw_input(o, pf_experiment_flow(e), pf_experiment_target(e), &rng, B, x);
+    for (int k = 0; st == PF_OK && k < 3; k++) {
+        pf_estimate r;
+        st = pf_estimator_eval(t->est[k], B, x, t->g[k], NULL, &r);
+    }
+    *kept = st == PF_OK;
+    return st == PF_ERR_NUMERIC || st == PF_ERR_SOLVER ? PF_OK : st;
+}
+
 /* One point of the measurement: N single-sample gradients of each of the three
  * estimators on the same N samples; trace[k] is the trace of the covariance of
  * estimator k's gradients, on samples drawn as training draws them (draw_input). */
@@ -64,51 +112,38 @@ static pf_status measure_point(pf_experiment *e, const pf_train_options *o,
                                const pf_estimator_kind kinds[3], int N, uint64_t seed,
                                double trace[3])
 {
-    pf_flow *flow = pf_experiment_flow(e);
-    pf_target *t = pf_experiment_target(e);
-    const size_t n = pf_flow_n_params(flow);
-    const int d = pf_flow_dim(flow);
-    pf_estimator *est[3] = {NULL, NULL, NULL};
-    double *g[3], *mean[3], *m2[3];
-    double *x = pf_alloc_doubles((size_t)d, "variance");
-    pf_status st = x ? PF_OK : PF_ERR_NOMEM;
+    const size_t n = pf_flow_n_params(pf_experiment_flow(e));
+    double *mean[3], *m2[3];
+    double *x = pf_alloc_doubles((size_t)pf_flow_dim(pf_experiment_flow(e)), "variance");
+    trio t;
+    pf_status st = x ? trio_create(e, o, kinds, 1, &t) : PF_ERR_NOMEM;
+    const int have_trio = st == PF_OK;
     for (int k = 0; k < 3; k++) {
-        g[k] = pf_alloc_doubles(n, "variance");
         mean[k] = pf_alloc_doubles(n, "variance");
         m2[k] = pf_alloc_doubles(n, "variance");
-        if (st == PF_OK && !(g[k] && mean[k] && m2[k]))
+        if (st == PF_OK && !(mean[k] && m2[k]))
             st = PF_ERR_NOMEM;
-        if (st == PF_OK)
-            st = pf_estimator_create(o->objective, kinds[k], flow, t, 1, &est[k]);
     }
     int used = 0;
     for (int s = 0; st == PF_OK && s < N; s++) {
-        pf_rng rng = pf_rng_make(seed, (uint64_t)s);
-        pf_status se = st = draw_input(o, flow, t, &rng, 1, x);
-        for (int k = 0; se == PF_OK && k < 3; k++) {
-            pf_estimate r;
-            se = pf_estimator_eval(est[k], 1, x, g[k], NULL, &r);
-        }
-        if (se == PF_ERR_NUMERIC || se == PF_ERR_SOLVER)
-            continue; /* a rare non-finite sample: left out of all three, as the trainer does */
-        if ((st = se) != PF_OK)
-            break;
+        int kept;
+        st = trio_eval(e, o, &t, 1, seed, (uint64_t)s, x, &kept);
+        if (st != PF_OK || !kept)
+            continue;
         used++;
         for (int k = 0; k < 3; k++)
-            running_add(n, used, g[k], mean[k], m2[k]);
+            running_add(n, used, t.g[k], mean[k], m2[k]);
     }
     for (int k = 0; k < 3; k++) {
         double sum = 0;
         for (size_t i = 0; st == PF_OK && i < n; i++)
             sum += m2[k][i];
         trace[k] = used > 1 ? sum / (used - 1) : NAN;
-    }
-    for (int k = 0; k < 3; k++) {
-        pf_estimator_destroy(est[k]);
-        pf_free(g[k]);
         pf_free(mean[k]);
         pf_free(m2[k]);
     }
+    if (have_trio)
+        trio_destroy(&t);
     pf_free(x);
     return st;
 }
@@ -137,14 +172,10 @@ static void hotelling(int G, int m, const double *y, double *F, double *p)
         pf_clear_error();
         return;
     }
-    double w[N_PROJ], t2 = 0; /* L w = ȳ, T² = G |w|² */
-    for (int i = 0; i < m; i++) {
-        double v = mean[i];
-        for (int j = 0; j < i; j++)
-            v -= S[i * m + j] * w[j];
-        w[i] = v / S[i * m + i];
-        t2 += G * w[i] * w[i];
-    }
+    pf_trsm_right_lower_t(1, m, S, mean); /* w = L⁻¹ȳ in place, T² = G |w|² */
+    double t2 = 0;
+    for (int i = 0; i < m; i++)
+        t2 += G * mean[i] * mean[i];
     const double d1 = m, d2 = G - m;
     *F = t2 * d2 / (d1 * (G - 1));
     const double a = 2 / (9 * d1), b = 2 / (9 * d2), c = cbrt(*F);
@@ -157,32 +188,23 @@ static void hotelling(int G, int m, const double *y, double *F, double *p)
  * parameter space (sparse: the parameters split at random into N_PROJ groups,
  * each with random signs — orthogonal directions in O(n) memory) and tested by
  * Hotelling's T² (F[k], p[k] for k = 1, 2). Batch means, not single samples:
- * single-sample gradients are too skewed for the test at a few hundred samples. For forward KL on data a disagreement also says that
- * the data are not samples of the target: the term `path` drops has mean zero
- * only under the target itself. */
+ * single-sample gradients are too skewed for the test at a few hundred samples.
+ * For forward KL on data a disagreement also says that the data are not samples of
+ * the target: the term `path` drops has mean zero only under the target itself. */
 static pf_status agreement(pf_experiment *e, const pf_train_options *o,
                            const pf_estimator_kind kinds[3], int G, uint64_t seed, double F[3],
                            double p[3])
 {
-    pf_flow *flow = pf_experiment_flow(e);
-    pf_target *t = pf_experiment_target(e);
-    const size_t n = pf_flow_n_params(flow);
-    const int d = pf_flow_dim(flow), m = N_PROJ, B = o->batch;
-    pf_estimator *est[3] = {NULL, NULL, NULL};
-    double *g[3];
+    const size_t n = pf_flow_n_params(pf_experiment_flow(e));
+    const int d = pf_flow_dim(pf_experiment_flow(e)), m = N_PROJ, B = o->batch;
     double *x = pf_alloc_doubles((size_t)B * d, "variance");
     /* direction j: ±1 on the parameters of group j, 0 elsewhere; parameter i is in
      * group |code[i]| − 1 with the sign of code[i] (one byte per parameter) */
     signed char *code = pf_alloc_bytes(n, "variance");
     double *y = pf_alloc_doubles(2 * (size_t)G * m, "variance"); /* for k = 1, 2 */
-    pf_status st = x && code && y ? PF_OK : PF_ERR_NOMEM;
-    for (int k = 0; k < 3; k++) {
-        g[k] = pf_alloc_doubles(n, "variance");
-        if (st == PF_OK && !g[k])
-            st = PF_ERR_NOMEM;
-        if (st == PF_OK)
-            st = pf_estimator_create(o->objective, kinds[k], flow, t, B, &est[k]);
-    }
+    trio t;
+    pf_status st = x && code && y ? trio_create(e, o, kinds, B, &t) : PF_ERR_NOMEM;
+    const int have_trio = st == PF_OK;
     if (st == PF_OK) {
         pf_rng directions = pf_rng_make(seed, 1u << 20);
         for (size_t i = 0; i < n; i++) {
@@ -194,20 +216,14 @@ static pf_status agreement(pf_experiment *e, const pf_train_options *o,
     }
     int used = 0;
     for (int b = 0; st == PF_OK && b < G; b++) {
-        pf_rng rng = pf_rng_make(seed, (1u << 21) + (uint64_t)b);
-        pf_status se = st = draw_input(o, flow, t, &rng, B, x);
-        for (int k = 0; se == PF_OK && k < 3; k++) {
-            pf_estimate r;
-            se = pf_estimator_eval(est[k], B, x, g[k], NULL, &r);
-        }
-        if (se == PF_ERR_NUMERIC || se == PF_ERR_SOLVER)
+        int kept;
+        st = trio_eval(e, o, &t, B, seed, (1u << 21) + (uint64_t)b, x, &kept);
+        if (st != PF_OK || !kept)
             continue;
-        if ((st = se) != PF_OK)
-            break;
         for (int k = 1; k < 3; k++) {
             double *row = y + ((size_t)(k - 1) * G + used) * m;
             for (size_t i = 0; i < n; i++) {
-                const double diff = g[k][i] - g[0][i];
+                const double diff = t.g[k][i] - t.g[0][i];
                 const int c = code[i];
                 row[(c > 0 ? c : -c) - 1] += c > 0 ? diff : -diff;
             }
@@ -221,10 +237,8 @@ static pf_status agreement(pf_experiment *e, const pf_train_options *o,
         if (st == PF_OK)
             hotelling(used, m, y + (size_t)(k - 1) * G * m, &F[k], &p[k]);
     }
-    for (int k = 0; k < 3; k++) {
-        pf_estimator_destroy(est[k]);
-        pf_free(g[k]);
-    }
+    if (have_trio)
+        trio_destroy(&t);
     pf_free(x);
     pf_free(code);
     pf_free(y);
